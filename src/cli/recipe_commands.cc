@@ -116,7 +116,7 @@ Result<Json> ReadJsonArgument(const std::string& arg) {
     Json j = Json::parse(text);
     if (!j.is_object()) return MakeError("--config must be a JSON object, e.g. '{\"key\": 1}'");
     return j;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     return MakeError("--config is neither a JSON object nor a readable file: " +
                      std::string(e.what()));
   }

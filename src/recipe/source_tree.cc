@@ -289,6 +289,11 @@ Result<SourceTree> ParseSource(std::string_view text, SourceFormat format) {
         hint = " (JSON does not allow comments; remove them, or write the recipe in YAML)";
       }
       return MakeError("not valid JSON: " + JsonErrorMessage(e) + hint);
+    } catch (const nlohmann::json::exception& e) {
+      // e.g. a number too large for any JSON number type (out_of_range 406).
+      std::string what = e.what();
+      auto bracket = what.find("] ");
+      return MakeError("not valid JSON: " + (bracket == std::string::npos ? what : what.substr(bracket + 2)));
     }
     if (JsonDepth(tree.root, 0) > kMaxNestingDepth) {
       return MakeError("not accepted: nesting deeper than " + std::to_string(kMaxNestingDepth) +

@@ -76,6 +76,12 @@ TEST(SourceTree, InvalidUtf8IsRefusedWithItsPosition) {
   EXPECT_FALSE(ParseSource("a: \"\\udc00\"\n", SourceFormat::kYaml));
 }
 
+TEST(SourceTree, HugeJsonNumbersAreErrorsNotCrashes) {
+  auto t = ParseSource("{\"a\": 55555500000000E000000000011011968431394943}", SourceFormat::kJson);
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("not valid JSON"), std::string::npos) << t.error().message;
+}
+
 TEST(SourceTree, FormatComesFromTheExtension) {
   EXPECT_EQ(FormatForPath("a/b/recipe.JSON"), SourceFormat::kJson);
   EXPECT_EQ(FormatForPath("recipe.yml"), SourceFormat::kYaml);

@@ -35,15 +35,7 @@ void Reporter::Add(Severity severity, const std::string& path, std::string messa
     if (d.severity == severity && d.path == path && d.message == message) return;
   }
   Location loc;
-  if (tree_ != nullptr) {
-    std::string p = path;
-    while (true) {
-      loc = tree_->LocationOf(p);
-      if (loc.line > 0 || p.empty()) break;
-      auto cut = p.find_last_of(".[");
-      p = cut == std::string::npos ? std::string() : p.substr(0, cut);
-    }
-  }
+  if (tree_ != nullptr) loc = tree_->NearestLocation(path);
   out_->push_back(Diagnostic{severity, path, loc, std::move(message)});
 }
 

@@ -549,6 +549,10 @@ LoadResult LoadRecipe(std::string_view text, SourceFormat format) {
   }
   Loader loader(*tree, &out.diagnostics);
   out.recipe = loader.Load();
+  if (format == SourceFormat::kJson && !out.diagnostics.empty()) {
+    AddJsonLocations(text, &*tree);
+    for (auto& d : out.diagnostics) d.location = tree->NearestLocation(d.path);
+  }
   return out;
 }
 

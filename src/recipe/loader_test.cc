@@ -147,6 +147,20 @@ Manifests:
   EXPECT_EQ(Format(*d, "r.yaml").rfind("r.yaml:9:9: error: Manifests[1].Artifacts[1].URI: ", 0), 0u);
 }
 
+TEST(Loader, JsonErrorsCarryLocationsToo) {
+  auto r = LoadRecipe(R"({
+  "RecipeFormatVersion": "2020-01-25",
+  "ComponentName": "a",
+  "ComponentVersion": "1.0.0",
+  "Manifests": [{"Artifacts": [{"URI": "ftp://x/y"}]}]
+})", SourceFormat::kJson);
+  ASSERT_FALSE(r.recipe);
+  const Diagnostic* d = FindDiag(r, Severity::kError, "no supported scheme");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->location.line, 5);
+  EXPECT_EQ(d->path, "Manifests[0].Artifacts[0].URI");
+}
+
 TEST(Loader, EveryBadFieldIsReported) {
   struct Case {
     std::string body;

@@ -257,6 +257,27 @@ Location SourceTree::LocationOf(const std::string& path) const {
   return it == locations.end() ? Location{} : it->second;
 }
 
+Location SourceTree::NearestLocation(std::string path) const {
+  while (true) {
+    Location loc = LocationOf(path);
+    if (loc.line > 0 || path.empty()) return loc;
+    auto cut = path.find_last_of(".[");
+    path = cut == std::string::npos ? std::string() : path.substr(0, cut);
+  }
+}
+
+void AddJsonLocations(std::string_view text, SourceTree* tree) {
+  // JSON is YAML, and yaml-cpp keeps line/column marks. Parsing twice costs as much
+  // as the whole load, so it is done only when a message needs a position.
+  try {
+    YAML::Node node = YAML::Load(std::string(text));
+    YamlWalker walker{tree, false};
+    (void)walker.Walk(node, "", 0, nullptr);
+  } catch (const std::exception&) {
+    tree->locations.clear();  // locations are a courtesy; the JSON parse is what counts
+  }
+}
+
 SourceFormat FormatForPath(std::string_view path) {
   auto dot = path.rfind('.');
   if (dot != std::string_view::npos && Lower(path.substr(dot)) == ".json") return SourceFormat::kJson;
@@ -299,15 +320,7 @@ Result<SourceTree> ParseSource(std::string_view text, SourceFormat format) {
       return MakeError("not accepted: nesting deeper than " + std::to_string(kMaxNestingDepth) +
                        " levels");
     }
-    // JSON is YAML, and yaml-cpp keeps line/column marks; use them for messages only.
-    try {
-      YAML::Node node = YAML::Load(std::string(text));
-      YamlWalker walker{&tree, false};
-      (void)walker.Walk(node, "", 0, nullptr);
-    } catch (const std::exception&) {
-      tree.locations.clear();  // locations are a courtesy; the JSON parse is what counts
-    }
-    return tree;
+    return tree;  // locations come later, and only if a message needs them
   }
 
   if (size_t bad = InvalidUtf8At(text); bad != std::string_view::npos) {

@@ -35,6 +35,9 @@ struct SourceTree {
   std::vector<std::pair<std::string, std::string>> warnings;  // path, message
 
   Location LocationOf(const std::string& path) const;
+  // The location of `path`, or of its nearest ancestor that has one (values that came
+  // through selector filtering have none of their own).
+  Location NearestLocation(std::string path) const;
 };
 
 // Deepest nesting accepted; deeper input is rejected instead of recursing.
@@ -44,7 +47,11 @@ inline constexpr int kMaxNestingDepth = 64;
 SourceFormat FormatForPath(std::string_view path);
 
 // Parses text. Errors carry "line:column: " prefixes when the parser knows them.
+// YAML trees come with locations; JSON trees get them from AddJsonLocations.
 Result<SourceTree> ParseSource(std::string_view text, SourceFormat format);
+
+// Fills tree->locations for a tree parsed from JSON `text`.
+void AddJsonLocations(std::string_view text, SourceTree* tree);
 
 // Path helpers shared by everything that reports on a tree.
 std::string ChildPath(const std::string& parent, std::string_view key);

@@ -35,9 +35,13 @@ TEST(SourceTree, JsonIsStrictAndHasLocations) {
   EXPECT_NE(bad.error().message.find("not valid JSON: 2:"), std::string::npos)
       << bad.error().message;
 
-  auto good = ParseSource("{\n  \"a\": {\n    \"b\": \"x\"\n  }\n}", SourceFormat::kJson);
+  const char* text = "{\n  \"a\": {\n    \"b\": \"x\"\n  }\n}";
+  auto good = ParseSource(text, SourceFormat::kJson);
   ASSERT_TRUE(good);
+  EXPECT_EQ(good->LocationOf("a.b").line, 0);  // not computed until asked for
+  AddJsonLocations(text, &*good);
   EXPECT_EQ(good->LocationOf("a.b").line, 3);
+  EXPECT_EQ(good->NearestLocation("a.b.c[2]").line, 3);
 }
 
 TEST(SourceTree, YamlErrorsCarryLineAndColumn) {

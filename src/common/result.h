@@ -11,6 +11,9 @@ namespace lichen {
 
 struct Error {
   std::string message;
+  // A Greengrass deployment error code when one applies (ARTIFACT_CHECKSUM_MISMATCH,
+  // RECIPE_PARSE_ERROR, ...); empty otherwise.
+  std::string code = {};
 };
 
 template <typename T>
@@ -51,5 +54,8 @@ class [[nodiscard]] Result<void> {
 };
 
 inline Error MakeError(std::string message) { return Error{std::move(message)}; }
+inline Error MakeError(std::string code, std::string message) {
+  return Error{std::move(message), std::move(code)};
+}
 
 }  // namespace lichen

@@ -96,15 +96,6 @@ const char* kTemplateHint =
     " (template placeholder?): this file looks like a template that a build tool such as "
     "'gdk component build' fills in; deploy the built recipe, or write the real value";
 
-bool IsLegalName(const std::string& name) {
-  if (name.empty() || name.size() > kMaxNameLength) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 std::optional<std::string> RequiredText(Fields& fields, std::string_view name, Reporter& reporter,
                                         std::string* path_out) {
@@ -209,7 +200,7 @@ class Loader {
     }
     if (auto name = RequiredText(top, "ComponentName", reporter_, &path)) {
       r.name = *name;
-      if (!IsLegalName(*name)) {
+      if (!IsLegalComponentName(*name)) {
         std::string msg = "ComponentName " + Quote(*name) + " is not a legal name";
         if (IsPlaceholderText(*name)) {
           msg += kTemplateHint;
@@ -280,7 +271,7 @@ class Loader {
       const std::string p = ChildPath(path, name);
       Dependency dep;
       dep.name = name;
-      if (!IsLegalName(name)) {
+      if (!IsLegalComponentName(name)) {
         std::string msg = "dependency name " + Quote(name) + " is not a legal component name";
         if (IsPlaceholderText(name)) msg += kTemplateHint;
         reporter_.Error(p, msg);
@@ -526,6 +517,16 @@ class Loader {
 };
 
 }  // namespace
+
+bool IsLegalComponentName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 LoadResult LoadRecipe(std::string_view text, SourceFormat format) {
   LoadResult out;

@@ -24,6 +24,9 @@ LoadResult LoadRecipe(std::string_view text, SourceFormat format);
 // Reads and loads a file; the format comes from its extension.
 LoadResult LoadRecipeFile(const std::string& path);
 
+// ComponentName rules: letters, digits, '-', '_', '.', 1 to 128 characters.
+bool IsLegalComponentName(std::string_view name);
+
 // True for names Lichen would treat as recipe files in a folder.
 bool IsRecipeFileName(std::string_view name);
 

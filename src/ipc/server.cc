@@ -1,0 +1,280 @@
+#include "ipc/server.h"
+
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <deque>
+
+#include "ipc/event_stream.h"
+
+namespace lichen::ipc {
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(IpcServer& server, stream_protocol::socket socket)
+      : server_(server), socket_(std::move(socket)) {}
+
+  void Start() { ReadLoop(); }
+
+  void Shutdown() {
+    closing_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    CloseAllCalls();
+  }
+
+  void Apply(std::vector<Action> actions) {
+    for (auto& action : actions) {
+      if (auto* out = std::get_if<Outgoing>(&action)) {
+        Enqueue(out->message);
+      } else if (auto* auth = std::get_if<Authenticate>(&action)) {
+        auto component = server_.authenticator_ ? server_.authenticator_(auth->auth_token) : std::nullopt;
+        if (component) {
+          component_ = *component;
+          Apply(rpc_.Accept());
+        } else {
+          Apply(rpc_.Reject());
+        }
+      } else if (auto* open = std::get_if<OpenStream>(&action)) {
+        Dispatch(*open);
+      } else if (auto* closed = std::get_if<StreamClosed>(&action)) {
+        auto it = calls_.find(closed->stream_id);
+        if (it != calls_.end()) {
+          auto call = it->second;
+          calls_.erase(it);
+          if (call->on_close_) std::exchange(call->on_close_, nullptr)();
+        }
+      } else if (std::holds_alternative<CloseConnection>(action)) {
+        closing_ = true;
+        CloseAllCalls();
+        if (!writing_) Finish();
+      }
+      // StreamMessage: no Greengrass operation sends more than one request message.
+    }
+  }
+
+  bool QueueHasRoom(size_t bytes) const {
+    return queued_bytes_ + bytes <= kMaxQueuedBytesPerConnection;
+  }
+  void CountDroppedEvent() { ++server_.dropped_events_; }
+
+  RpcConnection& rpc() { return rpc_; }
+  IpcServer& server() { return server_; }
+
+ private:
+  void Dispatch(const OpenStream& open) {
+    auto request = Json::parse(open.payload.empty() ? std::string("{}") : open.payload, nullptr, false);
+    auto it = server_.handlers_.find(open.operation);
+    if (it == server_.handlers_.end()) {
+      Json body = {{"message", "unknown operation " + open.operation}};
+      Apply(rpc_.SendError(open.stream_id, "", body.dump(-1, ' ', false, Json::error_handler_t::replace)));
+      return;
+    }
+    if (request.is_discarded() || !request.is_object()) {
+      Json body = {{"message", "the request is not a JSON object"},
+                   {"_message", "the request is not a JSON object"},
+                   {"_errorCode", "ServiceError"},
+                   {"_service", "aws.greengrass#GreengrassCoreIPC"}};
+      Apply(rpc_.SendError(open.stream_id, "ServiceError", body.dump()));
+      return;
+    }
+    auto call = std::make_shared<Call>();
+    call->connection_ = weak_from_this();
+    call->stream_ = open.stream_id;
+    call->operation_ = open.operation;
+    call->component_ = component_;
+    call->request_ = std::move(request);
+    calls_[open.stream_id] = call;
+    it->second(call);
+    // A non-streaming handler that answered already terminated the stream.
+    if (!rpc_.IsStreamOpen(open.stream_id)) calls_.erase(open.stream_id);
+  }
+
+  void Enqueue(const Message& message) {
+    auto bytes = Encode(message);
+    if (!bytes) return;  // over the protocol limits: services keep replies smaller
+    queued_bytes_ += bytes->size();
+    queue_.push_back(std::move(*bytes));
+    StartWrite();
+  }
+
+  void StartWrite() {
+    if (writing_ || queue_.empty() || !socket_.is_open()) return;
+    writing_ = true;
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(queue_.front()),
+                      [self](const boost::system::error_code& ec, size_t) {
+                        self->writing_ = false;
+                        self->queued_bytes_ -= self->queue_.front().size();
+                        self->queue_.pop_front();
+                        if (ec) {
+                          self->Shutdown();
+                          return;
+                        }
+                        if (!self->queue_.empty()) {
+                          self->StartWrite();
+                        } else if (self->closing_) {
+                          self->Finish();
+                        }
+                      });
+  }
+
+  void ReadLoop() {
+    if (closing_) return;
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(buf_), [self](const boost::system::error_code& ec, size_t n) {
+      if (ec) {
+        self->Shutdown();
+        return;
+      }
+      self->decoder_.Feed(std::string_view(self->buf_.data(), n));
+      while (!self->closing_) {
+        auto next = self->decoder_.Next();
+        if (!next) {
+          self->Apply(self->rpc_.OnDecodeError(next.error()));
+          break;
+        }
+        if (!next->has_value()) break;
+        self->Apply(self->rpc_.OnMessage(**next));
+      }
+      self->ReadLoop();
+    });
+  }
+
+  void Finish() {
+    boost::system::error_code ignored;
+    socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  void CloseAllCalls() {
+    auto calls = std::move(calls_);
+    calls_.clear();
+    for (auto& [id, call] : calls) {
+      if (call->on_close_) std::exchange(call->on_close_, nullptr)();
+    }
+  }
+
+  IpcServer& server_;
+  stream_protocol::socket socket_;
+  Decoder decoder_;
+  RpcConnection rpc_;
+  std::array<char, 64 * 1024> buf_{};
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  std::string component_;
+  std::map<int32_t, std::shared_ptr<Call>> calls_;
+
+  friend class IpcServer;
+};
+
+void Call::Respond(const Json& payload, bool terminate) {
+  auto c = connection_.lock();
+  if (!c) return;
+  const std::string shape = std::string(kShapePrefix) +
+                            operation_.substr(operation_.find('#') == std::string::npos
+                                                  ? 0
+                                                  : operation_.find('#') + 1) +
+                            "Response";
+  c->Apply(c->rpc().Respond(stream_, shape, payload.dump(-1, ' ', false, Json::error_handler_t::replace),
+                            terminate));
+}
+
+void Call::Error(std::string_view shape, const std::string& message, Json extra) {
+  auto c = connection_.lock();
+  if (!c) return;
+  Json body = {{"message", message},
+               {"_message", message},
+               {"_errorCode", std::string(shape)},
+               {"_service", "aws.greengrass#GreengrassCoreIPC"}};
+  for (const auto& [k, v] : extra.items()) body[k] = v;
+  c->Apply(c->rpc().SendError(stream_, shape, body.dump(-1, ' ', false, Json::error_handler_t::replace)));
+}
+
+bool Call::Event(std::string_view model_type, const Json& payload) {
+  auto c = connection_.lock();
+  if (!c || !c->rpc().IsStreamOpen(stream_)) return false;
+  std::string body = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (!c->QueueHasRoom(body.size() + 256)) {
+    c->CountDroppedEvent();
+    return false;
+  }
+  auto actions = c->rpc().SendEvent(stream_, model_type, std::move(body));
+  const bool sent = !actions.empty();
+  c->Apply(std::move(actions));
+  return sent;
+}
+
+bool Call::open() const {
+  auto c = connection_.lock();
+  return c && c->rpc().IsStreamOpen(stream_);
+}
+
+IpcServer::IpcServer(asio::io_context& io, Authenticator authenticator)
+    : io_(io), authenticator_(std::move(authenticator)), acceptor_(io) {}
+
+IpcServer::~IpcServer() { Close(); }
+
+Result<void> IpcServer::Listen(const std::string& socket_path) {
+  if (socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return MakeError("IPC socket path '" + socket_path + "' is longer than the " +
+                     std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                     " bytes a Unix socket allows; use a shorter root or a symlink to it");
+  }
+  ::unlink(socket_path.c_str());  // a stale socket from a previous run
+  boost::system::error_code ec;
+  acceptor_.open(stream_protocol(), ec);
+  if (!ec) acceptor_.bind(stream_protocol::endpoint(socket_path), ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return MakeError("cannot listen on " + socket_path + ": " + ec.message());
+  ::chmod(socket_path.c_str(), 0666);
+  socket_path_ = socket_path;
+  Accept();
+  return {};
+}
+
+void IpcServer::Register(const std::string& operation, Handler handler) {
+  handlers_[operation] = std::move(handler);
+}
+
+void IpcServer::Accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, stream_protocol::socket socket) {
+    if (ec) return;  // closed
+    auto connection = std::make_shared<Connection>(*this, std::move(socket));
+    // Forget connections that are gone, so the map stays as large as what is open.
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      it = it->second.expired() ? connections_.erase(it) : std::next(it);
+    }
+    connections_[connection.get()] = connection;
+    connection->Start();
+    Accept();
+  });
+}
+
+size_t IpcServer::connection_count() const {
+  size_t n = 0;
+  for (const auto& [p, weak] : connections_) n += weak.expired() ? 0 : 1;
+  return n;
+}
+
+void IpcServer::Close() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  for (auto& [p, weak] : connections_) {
+    if (auto c = weak.lock()) c->Shutdown();
+  }
+  connections_.clear();
+  if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
+  socket_path_.clear();
+}
+
+}  // namespace lichen::ipc

@@ -176,7 +176,7 @@ void Component::Advance() {
       if (desired_ == Desired::kNone) return;
       if (desired_ == Desired::kNew) desired_ = Desired::kRunning;
       busy_ = true;
-      RunStep(StepKind::kInstall, false, [this](StepOutcome outcome, int code) {
+      RunStep(StepKind::kInstall, [this](StepOutcome outcome, int code) {
         busy_ = false;
         switch (outcome) {
           case StepOutcome::kOk:
@@ -264,7 +264,7 @@ bool Component::ShouldSkip(const recipe::Step& step, std::string* why) const {
   return skip;
 }
 
-void Component::RunStep(StepKind kind, bool background, StepDone done) {
+void Component::RunStep(StepKind kind, StepDone done) {
   const recipe::Step* step = spec_.lifecycle.Find(kind);
   if (step == nullptr) {
     done(StepOutcome::kAbsent, 0);
@@ -279,27 +279,17 @@ void Component::RunStep(StepKind kind, bool background, StepDone done) {
   const uint64_t gen = generation_;
   std::weak_ptr<bool> alive = alive_;
   auto timed_out = std::make_shared<bool>(false);
-  auto started = Process::Start(
-      io_, MakeProcessSpec(*step),
-      [this, alive](OutputStream s, std::string_view line) {
-        if (alive.lock()) observer_.OnOutput(*this, s, line);
-      },
-      [this, alive, kind, done, timed_out](int code) {
-        if (!alive.lock()) return;
-        step_timer_.cancel();
-        observer_.OnEvent(*this, std::string(recipe::ToString(kind)) + " script exited with code " +
-                                     std::to_string(code));
-        done(*timed_out ? StepOutcome::kTimedOut
-                        : (code == 0 ? StepOutcome::kOk : StepOutcome::kFailed),
-             code);
-      });
+  auto started = Spawn(kind, *step, [this, done, timed_out](int code) {
+    step_timer_.cancel();
+    done(*timed_out ? StepOutcome::kTimedOut : (code == 0 ? StepOutcome::kOk : StepOutcome::kFailed),
+         code);
+  });
   if (!started) {
     observer_.OnEvent(*this, std::string(recipe::ToString(kind)) + " could not start: " +
                                  started.error().message);
     done(StepOutcome::kCannotStart, 127);
     return;
   }
-  (void)background;
   step_ = std::move(*started);
   if (auto timeout = spec_.lifecycle.EffectiveTimeout(kind)) {
     step_timer_.expires_after(std::chrono::seconds(*timeout));
@@ -312,6 +302,22 @@ void Component::RunStep(StepKind kind, bool background, StepDone done) {
   }
 }
 
+Result<std::unique_ptr<Process>> Component::Spawn(StepKind kind, const recipe::Step& step,
+                                                  std::function<void(int)> on_exit) {
+  std::weak_ptr<bool> alive = alive_;
+  return Process::Start(
+      io_, MakeProcessSpec(step),
+      [this, alive](OutputStream s, std::string_view line) {
+        if (alive.lock()) observer_.OnOutput(*this, s, line);
+      },
+      [this, alive, kind, on_exit = std::move(on_exit)](int code) {
+        if (!alive.lock()) return;
+        observer_.OnEvent(*this, std::string(recipe::ToString(kind)) + " script exited with code " +
+                                     std::to_string(code));
+        on_exit(code);
+      });
+}
+
 void Component::StartStarting() {
   const uint64_t gen = ++generation_;
   const recipe::Step* startup = spec_.lifecycle.Find(StepKind::kStartup);
@@ -322,21 +328,15 @@ void Component::StartStarting() {
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  auto started = Process::Start(
-      io_, MakeProcessSpec(*startup),
-      [this, alive](OutputStream s, std::string_view line) {
-        if (alive.lock()) observer_.OnOutput(*this, s, line);
-      },
-      [this, alive, gen](int code) {
-        if (!alive.lock() || gen != generation_) return;
-        main_timer_.cancel();
-        observer_.OnEvent(*this, "Startup script exited with code " + std::to_string(code));
-        if (code == 0) {
-          if (state_ == State::kStarting) SetState(State::kRunning, "Startup succeeded");
-        } else if (state_ == State::kStarting || state_ == State::kRunning) {
-          EnterErrored("Startup failed (exit code " + std::to_string(code) + ")");
-        }
-      });
+  auto started = Spawn(StepKind::kStartup, *startup, [this, gen](int code) {
+    if (gen != generation_) return;
+    main_timer_.cancel();
+    if (code == 0) {
+      if (state_ == State::kStarting) SetState(State::kRunning, "Startup succeeded");
+    } else if (state_ == State::kStarting || state_ == State::kRunning) {
+      EnterErrored("Startup failed (exit code " + std::to_string(code) + ")");
+    }
+  });
   if (!started) {
     EnterErrored("Startup could not start: " + started.error().message);
     return;
@@ -361,23 +361,16 @@ void Component::StartRun() {
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  auto started = Process::Start(
-      io_, MakeProcessSpec(*run),
-      [this, alive](OutputStream s, std::string_view line) {
-        if (alive.lock()) observer_.OnOutput(*this, s, line);
-      },
-      [this, alive, gen](int code) {
-        if (!alive.lock() || gen != generation_) return;
-        main_timer_.cancel();
-        observer_.OnEvent(*this, "Run script exited with code " + std::to_string(code));
-        if (state_ != State::kRunning) return;
-        if (code == 0) {
-          desired_ = Desired::kFinished;
-          StartStopping();
-        } else {
-          EnterErrored("Run failed (exit code " + std::to_string(code) + ")");
-        }
-      });
+  auto started = Spawn(StepKind::kRun, *run, [this, gen](int code) {
+    if (gen != generation_ || state_ != State::kRunning) return;
+    main_timer_.cancel();
+    if (code == 0) {
+      desired_ = Desired::kFinished;
+      StartStopping();
+    } else {
+      EnterErrored("Run failed (exit code " + std::to_string(code) + ")");
+    }
+  });
   if (!started) {
     EnterErrored("Run could not start: " + started.error().message);
     return;
@@ -415,7 +408,7 @@ void Component::EnterErrored(const std::string& reason) {
   errored_from_ = origin;
   SetState(State::kErrored, reason);
   busy_ = true;
-  RunStep(StepKind::kRecover, false, [this](StepOutcome, int) {
+  RunStep(StepKind::kRecover, [this](StepOutcome, int) {
     busy_ = false;
     AfterRecover();
   });
@@ -463,7 +456,7 @@ void Component::StartStopping() {
   restart_after_stop_ = restart_after_stop_ && desired_ == Desired::kRunning;
   SetState(State::kStopping, from == State::kErrored ? "stopping after an error" : "stop requested");
   busy_ = true;
-  RunStep(StepKind::kShutdown, false, [this, from](StepOutcome outcome, int code) {
+  RunStep(StepKind::kShutdown, [this, from](StepOutcome outcome, int code) {
     if (outcome == StepOutcome::kFailed || outcome == StepOutcome::kTimedOut ||
         outcome == StepOutcome::kCannotStart) {
       observer_.OnEvent(*this, "Shutdown did not succeed (exit code " + std::to_string(code) +

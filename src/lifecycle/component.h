@@ -101,7 +101,10 @@ class Component {
   void Advance();
   void EnterErrored(const std::string& reason);
   void AfterRecover();
-  void RunStep(recipe::StepKind kind, bool background, StepDone done);
+  void RunStep(recipe::StepKind kind, StepDone done);
+  // Starts a step's script with its output forwarded and its exit logged.
+  Result<std::unique_ptr<Process>> Spawn(recipe::StepKind kind, const recipe::Step& step,
+                                         std::function<void(int)> on_exit);
   void StartStarting();
   void StartRun();
   void StartStopping();

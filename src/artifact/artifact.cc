@@ -50,7 +50,8 @@ bool SafeEntryPath(const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
-    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    std::string part =
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part == "..") return false;
     if (slash == std::string::npos) break;
     start = slash + 1;
@@ -66,7 +67,8 @@ Result<std::string> FileDigest(const std::string& path, const std::string& algor
   FdCloser file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (file.fd < 0) return MakeError("cannot read " + path + ": " + std::strerror(errno));
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return MakeError("digest setup failed");
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
+    return MakeError("digest setup failed");
   std::array<unsigned char, kChunk> buf;
   while (true) {
     ssize_t n = ::read(file.fd, buf.data(), buf.size());
@@ -79,7 +81,8 @@ Result<std::string> FileDigest(const std::string& path, const std::string& algor
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), hash, &len);
   std::string b64(4 * ((len + 2) / 3) + 1, '\0');
-  int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), hash, static_cast<int>(len));
+  int written =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), hash, static_cast<int>(len));
   b64.resize(static_cast<size_t>(written));
   return b64;
 }
@@ -98,7 +101,8 @@ Result<void> VerifyDigest(const std::string& path, const recipe::Artifact& artif
 
 std::string UnarchiveDir(const std::string& decompressed_path, const std::string& file_name) {
   auto dot = file_name.rfind('.');
-  return decompressed_path + "/" + (dot == std::string::npos || dot == 0 ? file_name : file_name.substr(0, dot));
+  return decompressed_path + "/" +
+         (dot == std::string::npos || dot == 0 ? file_name : file_name.substr(0, dot));
 }
 
 Result<void> UnarchiveZip(const std::string& zip_path, const std::string& dest_dir) {
@@ -120,11 +124,13 @@ Result<void> UnarchiveZip(const std::string& zip_path, const std::string& dest_d
     fs::remove_all(staging, ignored);
   };
   if (archive_read_open_filename(in.get(), zip_path.c_str(), kChunk) != ARCHIVE_OK) {
-    std::string why = archive_error_string(in.get()) ? archive_error_string(in.get()) : "unreadable";
+    std::string why =
+        archive_error_string(in.get()) ? archive_error_string(in.get()) : "unreadable";
     cleanup();
     return MakeError(fail_code, "cannot open " + zip_path + " as a ZIP archive: " + why);
   }
-  std::unique_ptr<archive, decltype(&archive_write_free)> out(archive_write_disk_new(), archive_write_free);
+  std::unique_ptr<archive, decltype(&archive_write_free)> out(archive_write_disk_new(),
+                                                              archive_write_free);
   // Entry names are checked below and then prefixed with the (absolute) staging folder,
   // so libarchive's own absolute-path refusal cannot be used; its ".." and symlink
   // guards stay on as a second line of defence.
@@ -169,7 +175,8 @@ Result<void> UnarchiveZip(const std::string& zip_path, const std::string& dest_d
       }
     }
     if (rc != ARCHIVE_EOF || archive_write_finish_entry(out.get()) != ARCHIVE_OK) {
-      std::string why = archive_error_string(in.get()) ? archive_error_string(in.get()) : "write failed";
+      std::string why =
+          archive_error_string(in.get()) ? archive_error_string(in.get()) : "write failed";
       cleanup();
       return MakeError(fail_code, zip_path + ": cannot unpack '" + name + "': " + why);
     }
@@ -179,7 +186,8 @@ Result<void> UnarchiveZip(const std::string& zip_path, const std::string& dest_d
   fs::rename(staging, dest, ec);
   if (ec) {
     cleanup();
-    return MakeError(fail_code, "cannot move the unpacked archive to " + dest_dir + ": " + ec.message());
+    return MakeError(fail_code,
+                     "cannot move the unpacked archive to " + dest_dir + ": " + ec.message());
   }
   return {};
 }
@@ -188,14 +196,24 @@ Result<void> ApplyPermission(const std::string& path, const recipe::Permission& 
                              const std::optional<Owner>& owner) {
   mode_t mode = 0;
   switch (permission.read) {
-    case recipe::PermissionType::kAll: mode |= 0444; break;
-    case recipe::PermissionType::kOwner: mode |= 0400; break;
-    case recipe::PermissionType::kNone: break;
+    case recipe::PermissionType::kAll:
+      mode |= 0444;
+      break;
+    case recipe::PermissionType::kOwner:
+      mode |= 0400;
+      break;
+    case recipe::PermissionType::kNone:
+      break;
   }
   switch (permission.execute) {
-    case recipe::PermissionType::kAll: mode |= 0111; break;
-    case recipe::PermissionType::kOwner: mode |= 0100; break;
-    case recipe::PermissionType::kNone: break;
+    case recipe::PermissionType::kAll:
+      mode |= 0111;
+      break;
+    case recipe::PermissionType::kOwner:
+      mode |= 0100;
+      break;
+    case recipe::PermissionType::kNone:
+      break;
   }
   if (owner && ::chown(path.c_str(), owner->uid, owner->gid) != 0) {
     return MakeError("cannot give " + path + " to uid " + std::to_string(owner->uid) + ": " +
@@ -214,9 +232,11 @@ Result<std::string> CopyLocalArtifact(const std::string& artifact_dir, const std
   const fs::path source = fs::path(artifact_dir) / name / version / file;
   std::error_code ec;
   if (file.empty() || !fs::is_regular_file(source, ec)) {
-    return MakeError("LOCAL_ARTIFACT_NOT_FOUND",
-                     "artifact " + artifact.uri + " of " + name + " " + version + " is not in the "
-                     "artifact folder: expected " + source.string());
+    return MakeError("LOCAL_ARTIFACT_NOT_FOUND", "artifact " + artifact.uri + " of " + name + " " +
+                                                     version +
+                                                     " is not in the "
+                                                     "artifact folder: expected " +
+                                                     source.string());
   }
   fs::create_directories(dest_dir, ec);
   if (ec) return MakeError("cannot create " + dest_dir + ": " + ec.message());

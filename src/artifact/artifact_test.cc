@@ -121,8 +121,8 @@ TEST_F(ArtifactTest, ZipEntriesCannotEscape) {
     auto r = UnarchiveZip(zip.string(), dest.string());
     ASSERT_FALSE(r) << entries.back().name;
     EXPECT_EQ(r.error().code, "ARTIFACT_UNARCHIVE_ERROR");
-    EXPECT_NE(r.error().message.find(entries.back().name), std::string::npos) << r.error().message
-                                                                                   << " / " << entries.back().name;
+    EXPECT_NE(r.error().message.find(entries.back().name), std::string::npos)
+        << r.error().message << " / " << entries.back().name;
     EXPECT_FALSE(fs::exists(dest));  // nothing of a refused archive is kept
     EXPECT_FALSE(fs::exists(dir_ / "out" / "escaped.txt"));
     EXPECT_FALSE(fs::exists(dir_ / "escaped.txt"));

@@ -38,7 +38,8 @@ bool CollectRecipeFiles(const std::string& path, std::vector<std::string>* out) 
       it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file() && recipe::IsRecipeFileName(name)) found.push_back(it->path().string());
+    if (it->is_regular_file() && recipe::IsRecipeFileName(name))
+      found.push_back(it->path().string());
   }
   std::sort(found.begin(), found.end());
   out->insert(out->end(), found.begin(), found.end());
@@ -157,9 +158,11 @@ Json EffectiveJson(const recipe::Recipe& r, const recipe::EffectiveRecipe& e,
   }
   j["artifacts"] = Json::array();
   for (const auto& a : e.artifacts) {
-    Json art = {{"uri", a.uri}, {"unarchive", recipe::ToString(a.unarchive)},
-                {"permission", {{"read", recipe::ToString(a.permission.read)},
-                                {"execute", recipe::ToString(a.permission.execute)}}}};
+    Json art = {{"uri", a.uri},
+                {"unarchive", recipe::ToString(a.unarchive)},
+                {"permission",
+                 {{"read", recipe::ToString(a.permission.read)},
+                  {"execute", recipe::ToString(a.permission.execute)}}}};
     if (!a.digest.empty()) {
       art["digest"] = a.digest;
       art["algorithm"] = a.algorithm;
@@ -200,7 +203,8 @@ void PrintEffective(const recipe::Recipe& r, const recipe::EffectiveRecipe& e,
   std::cout << "Artifacts:" << (e.artifacts.empty() ? " none\n" : "\n");
   for (const auto& a : e.artifacts) {
     std::cout << "  " << a.uri;
-    if (a.unarchive != recipe::Unarchive::kNone) std::cout << " (unarchive " << recipe::ToString(a.unarchive) << ")";
+    if (a.unarchive != recipe::Unarchive::kNone)
+      std::cout << " (unarchive " << recipe::ToString(a.unarchive) << ")";
     std::cout << "\n";
   }
   std::cout << "Configuration: " << e.configuration.dump(2) << "\n";
@@ -297,11 +301,13 @@ void AddRecipeCommands(CLI::App& app, ExitCode& exit_code) {
     CLI::App* cmd = recipe->add_subcommand(
         "show", "Show what a recipe runs on a platform: manifest, lifecycle, artifacts, config");
     cmd->add_option("FILE", o->file, "recipe file")->required();
-    cmd->add_option("--platform", o->platform,
-                    "device attributes, e.g. os=linux,architecture=aarch64 (default: this machine)");
+    cmd->add_option(
+        "--platform", o->platform,
+        "device attributes, e.g. os=linux,architecture=aarch64 (default: this machine)");
     cmd->add_option("--root", o->root, "runtime root used for path variables")
         ->capture_default_str();
-    cmd->add_option("--config", o->config, "JSON object (or file) merged over DefaultConfiguration");
+    cmd->add_option("--config", o->config,
+                    "JSON object (or file) merged over DefaultConfiguration");
     cmd->add_option("--thing-name", o->thing_name, "value of {iot:thingName}");
     cmd->add_flag("--json", o->json, "print JSON");
     cmd->callback([&exit_code, o] { exit_code.value = RunShow(*o); });

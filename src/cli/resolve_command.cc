@@ -23,7 +23,8 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& values) {
     size_t start = 0;
     while (start <= v.size()) {
       size_t comma = v.find(',', start);
-      std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string item =
+          v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!item.empty()) out.push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -37,7 +38,8 @@ int RunResolve(const ResolveOptions& o) {
   for (const auto& m : SplitCommas(o.merge)) {
     auto eq = m.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
-      std::cerr << "lichen: --merge '" << m << "' is not NAME=VERSION (e.g. com.example.App=1.0.0)\n";
+      std::cerr << "lichen: --merge '" << m
+                << "' is not NAME=VERSION (e.g. com.example.App=1.0.0)\n";
       return kExitUsage;
     }
     const std::string name = m.substr(0, eq), version = m.substr(eq + 1);
@@ -67,7 +69,8 @@ int RunResolve(const ResolveOptions& o) {
   for (const auto& p : folder.problems) std::cerr << "warning: skipped " << p << "\n";
   std::vector<std::string> duplicates;
   auto catalog = deploy::CatalogFromRecipes(folder.recipes, &duplicates);
-  for (const auto& d : duplicates) std::cerr << "warning: " << d << " is defined twice; the first is used\n";
+  for (const auto& d : duplicates)
+    std::cerr << "warning: " << d << " is defined twice; the first is used\n";
 
   auto resolved = deploy::ResolveWithBuiltins(roots, catalog);
   if (!resolved) {
@@ -83,8 +86,10 @@ int RunResolve(const ResolveOptions& o) {
                                    {"root", roots.count(name) != 0}});
     }
     for (const auto& name : resolved->builtins) {
-      out["components"].push_back(
-          {{"name", name}, {"version", nullptr}, {"builtin", true}, {"root", roots.count(name) != 0}});
+      out["components"].push_back({{"name", name},
+                                   {"version", nullptr},
+                                   {"builtin", true},
+                                   {"root", roots.count(name) != 0}});
     }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
@@ -107,7 +112,8 @@ void AddResolveCommand(CLI::App& recipe, ExitCode& exit_code) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("-m,--merge", o->merge, "root component NAME=VERSION (repeat or comma-separate)")
       ->required();
-  cmd->add_option("--remove", o->remove, "root component NAME to remove (repeat or comma-separate)");
+  cmd->add_option("--remove", o->remove,
+                  "root component NAME to remove (repeat or comma-separate)");
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([&exit_code, o] { exit_code.value = RunResolve(*o); });
 }

@@ -7,8 +7,8 @@
 namespace lichen::deploy {
 
 bool IsBuiltin(std::string_view name) {
-  static constexpr std::array<std::string_view, 4> kBuiltins = {
-      kNucleus, kTokenExchangeService, kDockerApplicationManager, kCli};
+  static constexpr std::array<std::string_view, 4> kBuiltins = {kNucleus, kTokenExchangeService,
+                                                                kDockerApplicationManager, kCli};
   for (auto b : kBuiltins) {
     if (b == name) return true;
   }
@@ -45,8 +45,8 @@ Result<ResolutionWithBuiltins> ResolveWithBuiltins(
         }
         if (auto r = semver::Range::Parse(req.range); !r) {
           return MakeError(name + "@" + c.version.ToStringWithBuild() + " requires " + dep +
-                           " with '" + req.range + "', which is not a valid version range: " +
-                           r.error().message);
+                           " with '" + req.range +
+                           "', which is not a valid version range: " + r.error().message);
         }
       }
       list.push_back(std::move(copy));

@@ -9,11 +9,13 @@ semver::Version V(const char* text) { return *semver::Version::Parse(text); }
 
 TEST(builtins, AnyValidRequirementOnABuiltinIsSatisfied) {
   Catalog catalog;
-  catalog["app"] = {Candidate{V("1.0.0"),
-                              {{"aws.greengrass.DockerApplicationManager", {"~2.0.0", DependencyType::kHard}},
-                               {"aws.greengrass.TokenExchangeService", {"~2.1.0", DependencyType::kSoft}},
-                               {"lib", {"^1", DependencyType::kHard}}}}};
-  catalog["lib"] = {Candidate{V("1.2.0"), {{"aws.greengrass.Nucleus", {">=2.0.0 <2.11.0", DependencyType::kHard}}}}};
+  catalog["app"] = {
+      Candidate{V("1.0.0"),
+                {{"aws.greengrass.DockerApplicationManager", {"~2.0.0", DependencyType::kHard}},
+                 {"aws.greengrass.TokenExchangeService", {"~2.1.0", DependencyType::kSoft}},
+                 {"lib", {"^1", DependencyType::kHard}}}}};
+  catalog["lib"] = {Candidate{
+      V("1.2.0"), {{"aws.greengrass.Nucleus", {">=2.0.0 <2.11.0", DependencyType::kHard}}}}};
   auto r = ResolveWithBuiltins({{"app", "=1.0.0"}}, catalog);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->resolution.versions.size(), 2u);
@@ -30,7 +32,8 @@ TEST(builtins, AnyValidRequirementOnABuiltinIsSatisfied) {
 
 TEST(builtins, InvalidRangeOnABuiltinNamesTheRequirer) {
   Catalog catalog;
-  catalog["app"] = {Candidate{V("1.0.0"), {{"aws.greengrass.Nucleus", {"~>>2", DependencyType::kHard}}}}};
+  catalog["app"] = {
+      Candidate{V("1.0.0"), {{"aws.greengrass.Nucleus", {"~>>2", DependencyType::kHard}}}}};
   auto r = ResolveWithBuiltins({{"app", "1.0.0"}}, catalog);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("app@1.0.0"), std::string::npos) << r.error().message;

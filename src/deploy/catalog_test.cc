@@ -31,12 +31,14 @@ std::string Recipe(const std::string& name, const std::string& version, const st
 }
 
 TEST_F(catalog, FolderToResolution) {
-  Write("app-1.0.0.yaml", Recipe("app", "1.0.0",
-                                 "ComponentDependencies:\n  lib: {VersionRequirement: '^1.0.0'}\n"
-                                 "  aws.greengrass.DockerApplicationManager: {VersionRequirement: ~2.0.0}\n"));
+  Write("app-1.0.0.yaml",
+        Recipe("app", "1.0.0",
+               "ComponentDependencies:\n  lib: {VersionRequirement: '^1.0.0'}\n"
+               "  aws.greengrass.DockerApplicationManager: {VersionRequirement: ~2.0.0}\n"));
   Write("nested/lib-1.0.0.yaml", Recipe("lib", "1.0.0", ""));
-  Write("nested/lib-1.4.0.json",
-        R"({"RecipeFormatVersion": "2020-01-25", "ComponentName": "lib", "ComponentVersion": "1.4.0"})");
+  Write(
+      "nested/lib-1.4.0.json",
+      R"({"RecipeFormatVersion": "2020-01-25", "ComponentName": "lib", "ComponentVersion": "1.4.0"})");
   Write("lib-2.0.0.yaml", Recipe("lib", "2.0.0", ""));
   Write("broken.yaml", "ComponentName: [\n");
   Write("notes.txt", "not a recipe");

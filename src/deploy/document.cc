@@ -30,7 +30,8 @@ Result<void> CheckPointer(const std::string& field, const std::string& pointer) 
                      " is not a JSON pointer (use \"\" for everything or /key/subkey)");
   }
   for (size_t i = 0; i < pointer.size(); ++i) {
-    if (pointer[i] == '~' && (i + 1 >= pointer.size() || (pointer[i + 1] != '0' && pointer[i + 1] != '1'))) {
+    if (pointer[i] == '~' &&
+        (i + 1 >= pointer.size() || (pointer[i + 1] != '0' && pointer[i + 1] != '1'))) {
       return MakeError(field + ": " + Q(pointer) + " has a '~' not followed by 0 or 1");
     }
   }
@@ -75,8 +76,9 @@ Result<std::map<std::string, ConfigurationUpdate>> ParseConfigurationUpdates(con
   std::map<std::string, ConfigurationUpdate> out;
   if (value.is_null()) return out;
   if (!value.is_object()) {
-    return MakeError("the configuration update must be an object: {\"Component\": {\"MERGE\": {...}, "
-                     "\"RESET\": [\"/path\"]}}");
+    return MakeError(
+        "the configuration update must be an object: {\"Component\": {\"MERGE\": {...}, "
+        "\"RESET\": [\"/path\"]}}");
   }
   for (const auto& [name, update] : value.items()) {
     const std::string field = "componentToConfiguration." + name;
@@ -85,7 +87,8 @@ Result<std::map<std::string, ConfigurationUpdate>> ParseConfigurationUpdates(con
     ConfigurationUpdate cu;
     for (const auto& [k, v] : update.items()) {
       if (k == "MERGE") {
-        if (!v.is_object()) return MakeError(field + ".MERGE must be an object, not " + recipe::TypeName(v));
+        if (!v.is_object())
+          return MakeError(field + ".MERGE must be an object, not " + recipe::TypeName(v));
         cu.merge = v;
       } else if (k == "RESET") {
         if (!v.is_array()) return MakeError(field + ".RESET must be a list of JSON pointers");
@@ -110,7 +113,8 @@ Result<LocalDeployment> ParseCreateLocalDeployment(const Json& request) {
   for (const auto& [key, v] : request.items()) {
     if (v.is_null()) continue;  // absent and null mean the same to the SDK clients
     if (key == "groupName") {
-      if (!v.is_string() || v.get<std::string>().empty()) return MakeError("groupName must be non-empty text");
+      if (!v.is_string() || v.get<std::string>().empty())
+        return MakeError("groupName must be non-empty text");
       d.group_name = v.get<std::string>();
     } else if (key == "rootComponentVersionsToAdd") {
       if (!v.is_object()) return MakeError("rootComponentVersionsToAdd must map names to versions");
@@ -151,7 +155,8 @@ Result<LocalDeployment> ParseCreateLocalDeployment(const Json& request) {
       } else if (v == "DO_NOTHING") {
         d.failure_policy = FailurePolicy::kDoNothing;
       } else {
-        return MakeError("failureHandlingPolicy " + recipe::Quote(v) + " is not ROLLBACK or DO_NOTHING");
+        return MakeError("failureHandlingPolicy " + recipe::Quote(v) +
+                         " is not ROLLBACK or DO_NOTHING");
       }
     } else {
       return MakeError("unknown field " + Q(key) + " in CreateLocalDeployment");
@@ -159,8 +164,9 @@ Result<LocalDeployment> ParseCreateLocalDeployment(const Json& request) {
   }
   for (const auto& name : d.components_to_remove) {
     if (d.components_to_add.count(name) != 0) {
-      return MakeError(name + " is both added (rootComponentVersionsToAdd) and removed "
-                              "(rootComponentsToRemove)");
+      return MakeError(name +
+                       " is both added (rootComponentVersionsToAdd) and removed "
+                       "(rootComponentsToRemove)");
     }
   }
   return d;
@@ -214,7 +220,8 @@ Result<std::pair<std::string, RunWith>> ParseRunWithFlag(const std::string& flag
 Result<std::pair<std::string, std::string>> ParseMergeFlag(const std::string& flag) {
   const auto eq = flag.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == flag.size()) {
-    return MakeError("--merge " + Q(flag) + " is not Component=version (e.g. com.example.App=1.0.0)");
+    return MakeError("--merge " + Q(flag) +
+                     " is not Component=version (e.g. com.example.App=1.0.0)");
   }
   std::string name = flag.substr(0, eq), version = flag.substr(eq + 1);
   if (auto ok = CheckName("--merge", name); !ok) return ok.error();

@@ -22,8 +22,8 @@ enum class FailurePolicy { kRollback, kDoNothing };
 const char* ToString(FailurePolicy policy);
 
 struct ConfigurationUpdate {
-  Json merge = Json::object();       // merged over the running configuration
-  std::vector<std::string> reset;    // JSON pointers reset to recipe defaults ("" = all)
+  Json merge = Json::object();     // merged over the running configuration
+  std::vector<std::string> reset;  // JSON pointers reset to recipe defaults ("" = all)
 };
 
 struct RunWith {

@@ -63,7 +63,8 @@ TEST(document, BadRequestsNameTheField) {
   for (const auto& c : cases) {
     auto d = ParseCreateLocalDeployment(Json::parse(c.json));
     ASSERT_FALSE(d) << c.json;
-    EXPECT_NE(d.error().message.find(c.words), std::string::npos) << c.json << " -> " << d.error().message;
+    EXPECT_NE(d.error().message.find(c.words), std::string::npos)
+        << c.json << " -> " << d.error().message;
   }
 }
 

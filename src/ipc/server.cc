@@ -4,9 +4,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <boost/asio/write.hpp>
-
 #include <array>
+#include <boost/asio/write.hpp>
 #include <deque>
 
 #include "ipc/event_stream.h"
@@ -35,7 +34,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (auto* out = std::get_if<Outgoing>(&action)) {
         Enqueue(out->message);
       } else if (auto* auth = std::get_if<Authenticate>(&action)) {
-        auto component = server_.authenticator_ ? server_.authenticator_(auth->auth_token) : std::nullopt;
+        auto component =
+            server_.authenticator_ ? server_.authenticator_(auth->auth_token) : std::nullopt;
         if (component) {
           component_ = *component;
           Apply(rpc_.Accept());
@@ -70,11 +70,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void Dispatch(const OpenStream& open) {
-    auto request = Json::parse(open.payload.empty() ? std::string("{}") : open.payload, nullptr, false);
+    auto request =
+        Json::parse(open.payload.empty() ? std::string("{}") : open.payload, nullptr, false);
     auto it = server_.handlers_.find(open.operation);
     if (it == server_.handlers_.end()) {
       Json body = {{"message", "unknown operation " + open.operation}};
-      Apply(rpc_.SendError(open.stream_id, "", body.dump(-1, ' ', false, Json::error_handler_t::replace)));
+      Apply(rpc_.SendError(open.stream_id, "",
+                           body.dump(-1, ' ', false, Json::error_handler_t::replace)));
       return;
     }
     if (request.is_discarded() || !request.is_object()) {
@@ -129,23 +131,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadLoop() {
     if (closing_) return;
     auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(buf_), [self](const boost::system::error_code& ec, size_t n) {
-      if (ec) {
-        self->Shutdown();
-        return;
-      }
-      self->decoder_.Feed(std::string_view(self->buf_.data(), n));
-      while (!self->closing_) {
-        auto next = self->decoder_.Next();
-        if (!next) {
-          self->Apply(self->rpc_.OnDecodeError(next.error()));
-          break;
-        }
-        if (!next->has_value()) break;
-        self->Apply(self->rpc_.OnMessage(**next));
-      }
-      self->ReadLoop();
-    });
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self](const boost::system::error_code& ec, size_t n) {
+                              if (ec) {
+                                self->Shutdown();
+                                return;
+                              }
+                              self->decoder_.Feed(std::string_view(self->buf_.data(), n));
+                              while (!self->closing_) {
+                                auto next = self->decoder_.Next();
+                                if (!next) {
+                                  self->Apply(self->rpc_.OnDecodeError(next.error()));
+                                  break;
+                                }
+                                if (!next->has_value()) break;
+                                self->Apply(self->rpc_.OnMessage(**next));
+                              }
+                              self->ReadLoop();
+                            });
   }
 
   void Finish() {
@@ -180,13 +183,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 void Call::Respond(const Json& payload, bool terminate) {
   auto c = connection_.lock();
   if (!c) return;
-  const std::string shape = std::string(kShapePrefix) +
-                            operation_.substr(operation_.find('#') == std::string::npos
-                                                  ? 0
-                                                  : operation_.find('#') + 1) +
-                            "Response";
-  c->Apply(c->rpc().Respond(stream_, shape, payload.dump(-1, ' ', false, Json::error_handler_t::replace),
-                            terminate));
+  const std::string shape =
+      std::string(kShapePrefix) +
+      operation_.substr(operation_.find('#') == std::string::npos ? 0 : operation_.find('#') + 1) +
+      "Response";
+  c->Apply(c->rpc().Respond(
+      stream_, shape, payload.dump(-1, ' ', false, Json::error_handler_t::replace), terminate));
 }
 
 void Call::Error(std::string_view shape, const std::string& message, Json extra) {
@@ -197,7 +199,8 @@ void Call::Error(std::string_view shape, const std::string& message, Json extra)
                {"_errorCode", std::string(shape)},
                {"_service", "aws.greengrass#GreengrassCoreIPC"}};
   for (const auto& [k, v] : extra.items()) body[k] = v;
-  c->Apply(c->rpc().SendError(stream_, shape, body.dump(-1, ' ', false, Json::error_handler_t::replace)));
+  c->Apply(c->rpc().SendError(stream_, shape,
+                              body.dump(-1, ' ', false, Json::error_handler_t::replace)));
 }
 
 bool Call::Event(std::string_view model_type, const Json& payload) {
@@ -247,17 +250,18 @@ void IpcServer::Register(const std::string& operation, Handler handler) {
 }
 
 void IpcServer::Accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, stream_protocol::socket socket) {
-    if (ec) return;  // closed
-    auto connection = std::make_shared<Connection>(*this, std::move(socket));
-    // Forget connections that are gone, so the map stays as large as what is open.
-    for (auto it = connections_.begin(); it != connections_.end();) {
-      it = it->second.expired() ? connections_.erase(it) : std::next(it);
-    }
-    connections_[connection.get()] = connection;
-    connection->Start();
-    Accept();
-  });
+  acceptor_.async_accept(
+      [this](const boost::system::error_code& ec, stream_protocol::socket socket) {
+        if (ec) return;  // closed
+        auto connection = std::make_shared<Connection>(*this, std::move(socket));
+        // Forget connections that are gone, so the map stays as large as what is open.
+        for (auto it = connections_.begin(); it != connections_.end();) {
+          it = it->second.expired() ? connections_.erase(it) : std::next(it);
+        }
+        connections_[connection.get()] = connection;
+        connection->Start();
+        Accept();
+      });
 }
 
 size_t IpcServer::connection_count() const {

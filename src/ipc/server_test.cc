@@ -30,8 +30,11 @@ class Client {
   ~Client() { ::close(fd_); }
   bool connected() const { return connected_; }
 
-  void SendRaw(const std::string& bytes) { ASSERT_EQ(::write(fd_, bytes.data(), bytes.size()), (ssize_t)bytes.size()); }
-  void Send(int32_t type, int32_t flags, int32_t stream, std::vector<Header> extra, std::string payload) {
+  void SendRaw(const std::string& bytes) {
+    ASSERT_EQ(::write(fd_, bytes.data(), bytes.size()), (ssize_t)bytes.size());
+  }
+  void Send(int32_t type, int32_t flags, int32_t stream, std::vector<Header> extra,
+            std::string payload) {
     Message m;
     m.headers = {{":message-type", type}, {":message-flags", flags}, {":stream-id", stream}};
     for (auto& h : extra) m.headers.push_back(std::move(h));
@@ -47,7 +50,8 @@ class Client {
     while (true) {
       auto next = decoder_.Next();
       if (next && next->has_value()) return std::move(**next);
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -76,11 +80,13 @@ class Client {
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    socket_ = (fs::temp_directory_path() / ("lichen-ipc-" + std::to_string(::getpid()) + ".sock")).string();
-    server_ = std::make_unique<IpcServer>(io_, [](const std::string& token) -> std::optional<std::string> {
-      if (token == "good-token-12345") return std::string("com.example.Caller");
-      return std::nullopt;
-    });
+    socket_ = (fs::temp_directory_path() / ("lichen-ipc-" + std::to_string(::getpid()) + ".sock"))
+                  .string();
+    server_ = std::make_unique<IpcServer>(
+        io_, [](const std::string& token) -> std::optional<std::string> {
+          if (token == "good-token-12345") return std::string("com.example.Caller");
+          return std::nullopt;
+        });
     server_->Register("aws.greengrass#Echo", [](std::shared_ptr<Call> call) {
       Json out = call->request();
       out["caller"] = call->component();

@@ -27,9 +27,7 @@ void ChildReaper::Arm() {
   });
 }
 
-void ChildReaper::Watch(pid_t pid, Callback callback) {
-  watched_[pid] = std::move(callback);
-}
+void ChildReaper::Watch(pid_t pid, Callback callback) { watched_[pid] = std::move(callback); }
 
 void ChildReaper::Forget(pid_t pid) { watched_.erase(pid); }
 

@@ -41,7 +41,8 @@ bool OnPath(const std::string& program, const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
     if (colon == std::string::npos) break;
     start = colon + 1;
@@ -53,14 +54,22 @@ bool OnPath(const std::string& program, const std::string& path) {
 
 const char* ToString(State state) {
   switch (state) {
-    case State::kNew: return "NEW";
-    case State::kInstalled: return "INSTALLED";
-    case State::kStarting: return "STARTING";
-    case State::kRunning: return "RUNNING";
-    case State::kStopping: return "STOPPING";
-    case State::kFinished: return "FINISHED";
-    case State::kErrored: return "ERRORED";
-    case State::kBroken: return "BROKEN";
+    case State::kNew:
+      return "NEW";
+    case State::kInstalled:
+      return "INSTALLED";
+    case State::kStarting:
+      return "STARTING";
+    case State::kRunning:
+      return "RUNNING";
+    case State::kStopping:
+      return "STOPPING";
+    case State::kFinished:
+      return "FINISHED";
+    case State::kErrored:
+      return "ERRORED";
+    case State::kBroken:
+      return "BROKEN";
   }
   return "?";
 }
@@ -157,8 +166,7 @@ bool Component::ReportState(State reported) {
     SetState(State::kRunning, "reported by the component");
     return true;
   }
-  if (reported == State::kErrored &&
-      (state_ == State::kStarting || state_ == State::kRunning)) {
+  if (reported == State::kErrored && (state_ == State::kStarting || state_ == State::kRunning)) {
     EnterErrored("reported by the component");
     return true;
   }
@@ -281,24 +289,26 @@ void Component::RunStep(StepKind kind, StepDone done) {
   auto timed_out = std::make_shared<bool>(false);
   auto started = Spawn(kind, *step, [this, done, timed_out](int code) {
     step_timer_.cancel();
-    done(*timed_out ? StepOutcome::kTimedOut : (code == 0 ? StepOutcome::kOk : StepOutcome::kFailed),
-         code);
+    done(
+        *timed_out ? StepOutcome::kTimedOut : (code == 0 ? StepOutcome::kOk : StepOutcome::kFailed),
+        code);
   });
   if (!started) {
-    observer_.OnEvent(*this, std::string(recipe::ToString(kind)) + " could not start: " +
-                                 started.error().message);
+    observer_.OnEvent(*this, std::string(recipe::ToString(kind)) +
+                                 " could not start: " + started.error().message);
     done(StepOutcome::kCannotStart, 127);
     return;
   }
   step_ = std::move(*started);
   if (auto timeout = spec_.lifecycle.EffectiveTimeout(kind)) {
     step_timer_.expires_after(std::chrono::seconds(*timeout));
-    step_timer_.async_wait([this, alive, gen, kind, timed_out](const boost::system::error_code& ec) {
-      if (ec || !alive.lock() || gen != generation_ || !step_) return;
-      *timed_out = true;
-      observer_.OnEvent(*this, std::string(recipe::ToString(kind)) + " timed out; stopping it");
-      step_->Stop(spec_.stop_grace);
-    });
+    step_timer_.async_wait(
+        [this, alive, gen, kind, timed_out](const boost::system::error_code& ec) {
+          if (ec || !alive.lock() || gen != generation_ || !step_) return;
+          *timed_out = true;
+          observer_.OnEvent(*this, std::string(recipe::ToString(kind)) + " timed out; stopping it");
+          step_->Stop(spec_.stop_grace);
+        });
   }
 }
 
@@ -357,7 +367,8 @@ void Component::StartRun() {
   if (run == nullptr || ShouldSkip(*run, &why)) {
     // Nothing runs: the component is done, as the reference's "Nothing done".
     desired_ = Desired::kFinished;
-    SetState(State::kFinished, run == nullptr ? "nothing to run" : "Run skipped (Skipif " + why + ")");
+    SetState(State::kFinished,
+             run == nullptr ? "nothing to run" : "Run skipped (Skipif " + why + ")");
     return;
   }
   std::weak_ptr<bool> alive = alive_;
@@ -421,7 +432,8 @@ std::chrono::milliseconds Component::NextBackoff() {
   std::chrono::milliseconds delay = spec_.backoff.base * (1LL << std::min(n - 1, 20));
   delay = std::min(delay, spec_.backoff.cap);
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  return std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(delay.count()) * jitter(rng_)));
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(static_cast<double>(delay.count()) * jitter(rng_)));
 }
 
 void Component::AfterRecover() {
@@ -454,7 +466,8 @@ void Component::StartStopping() {
   ++generation_;
   main_timer_.cancel();
   restart_after_stop_ = restart_after_stop_ && desired_ == Desired::kRunning;
-  SetState(State::kStopping, from == State::kErrored ? "stopping after an error" : "stop requested");
+  SetState(State::kStopping,
+           from == State::kErrored ? "stopping after an error" : "stop requested");
   busy_ = true;
   RunStep(StepKind::kShutdown, [this, from](StepOutcome outcome, int code) {
     if (outcome == StepOutcome::kFailed || outcome == StepOutcome::kTimedOut ||

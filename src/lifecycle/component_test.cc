@@ -29,7 +29,9 @@ class Recorder : public ComponentObserver {
     states.push_back(to);
     reasons.push_back(reason);
   }
-  void OnOutput(Component&, OutputStream, std::string_view line) override { lines.emplace_back(line); }
+  void OnOutput(Component&, OutputStream, std::string_view line) override {
+    lines.emplace_back(line);
+  }
   void OnEvent(Component&, const std::string& message) override { events.push_back(message); }
   std::vector<State> states;
   std::vector<std::string> reasons, lines, events;
@@ -40,8 +42,9 @@ class ComponentTest : public ::testing::Test {
   void SetUp() override {
     // As the runtime does: orphans come back to us and are reaped at once.
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-    dir_ = fs::temp_directory_path() / ("lichen-component-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("lichen-component-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override {
@@ -74,12 +77,15 @@ class ComponentTest : public ::testing::Test {
   }
   // Transient states (ERRORED lasts only while Recover runs) are checked in the record.
   bool Passed(State s, const std::string& reason_words, std::chrono::milliseconds limit = 15s) {
-    return RunUntil([&] {
-      for (size_t i = 0; i < rec_.states.size(); ++i) {
-        if (rec_.states[i] == s && rec_.reasons[i].find(reason_words) != std::string::npos) return true;
-      }
-      return false;
-    }, limit);
+    return RunUntil(
+        [&] {
+          for (size_t i = 0; i < rec_.states.size(); ++i) {
+            if (rec_.states[i] == s && rec_.reasons[i].find(reason_words) != std::string::npos)
+              return true;
+          }
+          return false;
+        },
+        limit);
   }
   std::string Read(const std::string& name) {
     std::ifstream in(dir_ / name);
@@ -223,7 +229,8 @@ TEST_F(ComponentTest, ComponentMayReportRunningItself) {
   EXPECT_TRUE(c.ReportState(State::kRunning));
   EXPECT_EQ(c.state(), State::kRunning);
   EXPECT_TRUE(c.ReportState(State::kErrored));
-  ASSERT_TRUE(RunUntil([&] { return c.state() == State::kStarting || c.state() == State::kRunning; }));
+  ASSERT_TRUE(
+      RunUntil([&] { return c.state() == State::kStarting || c.state() == State::kRunning; }));
 }
 
 TEST_F(ComponentTest, RestartGoesBackThroughInstalled) {

@@ -9,7 +9,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -34,7 +33,8 @@ Result<std::string> FindOnPath(const std::string& program, const std::string& pa
   size_t start = 0;
   while (start <= path.size()) {
     size_t colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (dir.empty()) dir = ".";
     std::string candidate = dir + "/" + program;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -66,8 +66,9 @@ Result<RunAs> LookupRunAs(const std::string& posix_user) {
   struct passwd pw {};
   struct passwd* found = nullptr;
   unsigned long id = 0;
-  int rc = ParseId(user, &id) ? ::getpwuid_r(static_cast<uid_t>(id), &pw, buf.data(), buf.size(), &found)
-                              : ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+  int rc = ParseId(user, &id)
+               ? ::getpwuid_r(static_cast<uid_t>(id), &pw, buf.data(), buf.size(), &found)
+               : ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || found == nullptr) {
     if (ParseId(user, &id)) {
       // A numeric uid without a passwd entry is legal (containers do this).
@@ -86,8 +87,9 @@ Result<RunAs> LookupRunAs(const std::string& posix_user) {
   if (!group.empty()) {
     struct group gr {};
     struct group* gfound = nullptr;
-    rc = ParseId(group, &id) ? ::getgrgid_r(static_cast<gid_t>(id), &gr, buf.data(), buf.size(), &gfound)
-                             : ::getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &gfound);
+    rc = ParseId(group, &id)
+             ? ::getgrgid_r(static_cast<gid_t>(id), &gr, buf.data(), buf.size(), &gfound)
+             : ::getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &gfound);
     if (rc == 0 && gfound != nullptr) {
       out.gid = gr.gr_gid;
     } else if (ParseId(group, &id)) {
@@ -169,7 +171,8 @@ Result<std::unique_ptr<Process>> Process::Start(asio::io_context& io, const Proc
     for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
     int err = 0;
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    if (::dup2(out_pipe[1], STDOUT_FILENO) < 0 || ::dup2(err_pipe[1], STDERR_FILENO) < 0) err = errno;
+    if (::dup2(out_pipe[1], STDOUT_FILENO) < 0 || ::dup2(err_pipe[1], STDERR_FILENO) < 0)
+      err = errno;
     if (err == 0 && ::chdir(spec.working_dir.c_str()) != 0) err = errno;
     if (err == 0 && spec.run_as) {
       const RunAs& u = *spec.run_as;
@@ -248,24 +251,25 @@ void Process::ReadLoop(OutputStream which) {
   auto& stream = which == OutputStream::kStdout ? out_ : err_;
   auto& buf = which == OutputStream::kStdout ? out_buf_ : err_buf_;
   std::weak_ptr<bool> alive = alive_;
-  stream.async_read_some(asio::buffer(buf), [this, alive, which](const boost::system::error_code& ec,
-                                                                  size_t n) {
-    if (!alive.lock()) return;
-    auto& s = which == OutputStream::kStdout ? out_ : err_;
-    auto& b = which == OutputStream::kStdout ? out_buf_ : err_buf_;
-    if (ec) {
-      Deliver(which, {}, true);
-      boost::system::error_code ignored;
-      s.close(ignored);
-      if (exit_code_ && !out_.is_open() && !err_.is_open() && on_exit_) {
-        // Output is complete: report the exit now instead of waiting for the drain timer.
-        kill_timer_.cancel();
-      }
-      return;
-    }
-    Deliver(which, std::string_view(b.data(), n), false);
-    ReadLoop(which);
-  });
+  stream.async_read_some(asio::buffer(buf),
+                         [this, alive, which](const boost::system::error_code& ec, size_t n) {
+                           if (!alive.lock()) return;
+                           auto& s = which == OutputStream::kStdout ? out_ : err_;
+                           auto& b = which == OutputStream::kStdout ? out_buf_ : err_buf_;
+                           if (ec) {
+                             Deliver(which, {}, true);
+                             boost::system::error_code ignored;
+                             s.close(ignored);
+                             if (exit_code_ && !out_.is_open() && !err_.is_open() && on_exit_) {
+                               // Output is complete: report the exit now instead of waiting for the
+                               // drain timer.
+                               kill_timer_.cancel();
+                             }
+                             return;
+                           }
+                           Deliver(which, std::string_view(b.data(), n), false);
+                           ReadLoop(which);
+                         });
 }
 
 void Process::Deliver(OutputStream which, std::string_view data, bool eof) {

@@ -126,7 +126,7 @@ TEST_F(ProcessTest, BackgroundChildrenDoNotDelayTheExitReport) {
   EXPECT_EQ(*code_, 0);
   EXPECT_TRUE(p->GroupAlive());  // the background child is still there...
   const pid_t pgid = p->pid();
-  p.reset();                     // ...until the Process goes away
+  p.reset();  // ...until the Process goes away
   EXPECT_TRUE(RunUntil([&] { return ::kill(-pgid, 0) != 0; }, 5s));
 }
 

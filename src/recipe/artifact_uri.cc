@@ -12,9 +12,7 @@ std::string Lower(std::string s) {
   return s;
 }
 
-bool HasSpace(const std::string& s) {
-  return s.find_first_of(" \t\r\n") != std::string::npos;
-}
+bool HasSpace(const std::string& s) { return s.find_first_of(" \t\r\n") != std::string::npos; }
 
 // "<Bucket name>", "{BUCKET}", "${IMAGE}": text a person is meant to replace.
 bool HasPlaceholder(const std::string& s) {
@@ -74,8 +72,9 @@ Result<CheckedUri> CheckStrict(const std::string& uri) {
       return out;
     }
     if (slash + 1 >= rest.size() || rest.back() == '/') {
-      return MakeError("artifact URI " + q + " names no object: it ends at a folder, write "
-                                             "s3://bucket/path/file");
+      return MakeError("artifact URI " + q +
+                       " names no object: it ends at a folder, write "
+                       "s3://bucket/path/file");
     }
     if (HasSpace(uri)) {
       return MakeError("artifact URI " + q + " contains white space; encode it as %20");

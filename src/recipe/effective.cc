@@ -42,7 +42,8 @@ Result<EffectiveRecipe> Specialise(const Recipe& recipe, const SpecialiseOptions
   ctx.self = VariableSource{recipe.name, recipe.version.ToStringWithBuild(), &out.configuration};
   // Offline there are no resolved dependencies to read from; their variables are
   // reported as unresolved rather than guessed.
-  out.lifecycle_json = InterpolateTree(EffectiveLifecycleJson(recipe, *manifest), ctx, &out.problems);
+  out.lifecycle_json =
+      InterpolateTree(EffectiveLifecycleJson(recipe, *manifest), ctx, &out.problems);
 
   std::vector<Diagnostic> diags;
   Reporter reporter(nullptr, &diags);

@@ -14,12 +14,12 @@
 namespace lichen::recipe {
 
 struct EffectiveRecipe {
-  size_t manifest_index = 0;   // meaningless when the recipe has no manifests
+  size_t manifest_index = 0;       // meaningless when the recipe has no manifests
   bool implicit_manifest = false;  // no Manifests at all: the recipe-wide Lifecycle applies
-  Json lifecycle_json;         // selected and interpolated
-  Lifecycle lifecycle;         // typed, from lifecycle_json
+  Json lifecycle_json;             // selected and interpolated
+  Lifecycle lifecycle;             // typed, from lifecycle_json
   std::vector<Artifact> artifacts;
-  Json configuration;          // DefaultConfiguration merged with the given overrides
+  Json configuration;                 // DefaultConfiguration merged with the given overrides
   std::vector<std::string> problems;  // unresolved variables and similar, for warnings
 };
 

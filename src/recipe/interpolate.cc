@@ -19,7 +19,7 @@ size_t Run(std::string_view s, size_t i, Pred pred) {
 }
 
 struct Placeholder {
-  size_t length = 0;  // of the whole "{...}" text
+  size_t length = 0;      // of the whole "{...}" text
   std::string component;  // empty for same-component variables
   std::string ns;
   std::string key;
@@ -54,8 +54,8 @@ std::optional<Placeholder> MatchAt(std::string_view s) {
 // Sorted keys, compact: what the reference's ObjectMapper writes for an object value.
 std::string SerializeSorted(const Json& value) { return nlohmann::json(value).dump(); }
 
-std::optional<std::string> LookupConfiguration(const VariableSource& src, const std::string& pointer,
-                                               const std::string& text,
+std::optional<std::string> LookupConfiguration(const VariableSource& src,
+                                               const std::string& pointer, const std::string& text,
                                                std::vector<std::string>* problems) {
   if (src.configuration == nullptr) {
     problems->push_back(text + ": " + src.name + " has no configuration");
@@ -73,8 +73,9 @@ std::optional<std::string> LookupConfiguration(const VariableSource& src, const 
     if (v.is_structured()) return SerializeSorted(v);
     return v.dump();  // numbers, booleans, and null as "null"
   } catch (const nlohmann::json::exception&) {
-    problems->push_back(text + ": '" + pointer + "' is not a JSON pointer (it starts with '/', "
-                                                 "e.g. /mqtt/topic)");
+    problems->push_back(text + ": '" + pointer +
+                        "' is not a JSON pointer (it starts with '/', "
+                        "e.g. /mqtt/topic)");
     return std::nullopt;
   }
 }
@@ -124,7 +125,8 @@ std::optional<std::string> Resolve(const Placeholder& p, const InterpolationCont
 
 }  // namespace
 
-std::string ArtifactPath(const std::string& root, const std::string& name, const std::string& version) {
+std::string ArtifactPath(const std::string& root, const std::string& name,
+                         const std::string& version) {
   return root + "/packages/artifacts/" + name + "/" + version;
 }
 std::string DecompressedPath(const std::string& root, const std::string& name,

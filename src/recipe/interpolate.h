@@ -36,7 +36,8 @@ Json InterpolateTree(const Json& tree, const InterpolationContext& ctx,
                      std::vector<std::string>* problems);
 
 // Store locations the variables name, so the store and the resolver agree.
-std::string ArtifactPath(const std::string& root, const std::string& name, const std::string& version);
+std::string ArtifactPath(const std::string& root, const std::string& name,
+                         const std::string& version);
 std::string DecompressedPath(const std::string& root, const std::string& name,
                              const std::string& version);
 std::string WorkPath(const std::string& root, const std::string& name);

@@ -15,7 +15,8 @@ class InterpolateTest : public ::testing::Test {
     ctx_.root = "/gg";
     ctx_.thing_name = "thing-1";
     ctx_.self = VariableSource{"com.example.App", "1.2.3", &config_};
-    ctx_.dependencies["com.example.Dep-1"] = VariableSource{"com.example.Dep-1", "2.0.0", &dep_config_};
+    ctx_.dependencies["com.example.Dep-1"] =
+        VariableSource{"com.example.Dep-1", "2.0.0", &dep_config_};
   }
   std::string I(const std::string& text) {
     problems_.clear();
@@ -64,7 +65,8 @@ TEST_F(InterpolateTest, CrossComponentOnlyForDirectDependencies) {
   EXPECT_EQ(I("{com.example.Dep-1:artifacts:path}"),
             "/gg/packages/artifacts/com.example.Dep-1/2.0.0");
   EXPECT_TRUE(problems_.empty());
-  EXPECT_EQ(I("{com.example.Other:configuration:/port}"), "{com.example.Other:configuration:/port}");
+  EXPECT_EQ(I("{com.example.Other:configuration:/port}"),
+            "{com.example.Other:configuration:/port}");
   ASSERT_EQ(problems_.size(), 1u);
   EXPECT_NE(problems_[0].find("not a direct dependency"), std::string::npos);
 }

@@ -12,6 +12,7 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // The known name closest to `key` (case-insensitive edit distance), if close enough
 // to be a likely typo: "Lifecyle" -> "Lifecycle".
-std::optional<std::string> SuggestKey(std::string_view key, std::span<const std::string_view> known);
+std::optional<std::string> SuggestKey(std::string_view key,
+                                      std::span<const std::string_view> known);
 
 }  // namespace lichen::recipe

@@ -57,8 +57,8 @@ EnvList ReadSetenv(const Json& node, const std::string& path, Reporter& reporter
   EnvList env;
   if (node.is_null()) return env;
   if (!node.is_object()) {
-    reporter.Error(path, "Setenv must be a mapping of variable names to values, not " +
-                             TypeName(node));
+    reporter.Error(path,
+                   "Setenv must be a mapping of variable names to values, not " + TypeName(node));
     return env;
   }
   for (const auto& [k, v] : node.items()) {
@@ -85,8 +85,8 @@ std::optional<Step> ReadStep(const Json& node, const std::string& path, Reporter
     return step;
   }
   if (!node.is_object()) {
-    reporter.Error(path, "a lifecycle step is a script or a mapping with Script, not " +
-                             TypeName(node));
+    reporter.Error(path,
+                   "a lifecycle step is a script or a mapping with Script, not " + TypeName(node));
     return std::nullopt;
   }
   bool ok = true;
@@ -158,12 +158,18 @@ const char* ToString(StepKind kind) {
 
 std::optional<int> DefaultTimeoutSeconds(StepKind kind) {
   switch (kind) {
-    case StepKind::kBootstrap: return 120;
-    case StepKind::kInstall: return 120;
-    case StepKind::kStartup: return 120;
-    case StepKind::kRun: return std::nullopt;
-    case StepKind::kShutdown: return 15;
-    case StepKind::kRecover: return 60;
+    case StepKind::kBootstrap:
+      return 120;
+    case StepKind::kInstall:
+      return 120;
+    case StepKind::kStartup:
+      return 120;
+    case StepKind::kRun:
+      return std::nullopt;
+    case StepKind::kShutdown:
+      return 15;
+    case StepKind::kRecover:
+      return 60;
   }
   return std::nullopt;
 }
@@ -251,8 +257,8 @@ std::optional<Json> FilterSelectors(const Json& source, const std::set<std::stri
 
 Json EffectiveLifecycleJson(const Recipe& recipe, const Manifest& manifest) {
   if (manifest.lifecycle.is_object() && !manifest.lifecycle.empty()) return manifest.lifecycle;
-  auto filtered = FilterSelectors(recipe.global_lifecycle, SelectorKeywords(recipe),
-                                  manifest.selections);
+  auto filtered =
+      FilterSelectors(recipe.global_lifecycle, SelectorKeywords(recipe), manifest.selections);
   if (filtered && filtered->is_object()) return *filtered;
   return Json::object();
 }
@@ -281,8 +287,10 @@ std::optional<Lifecycle> BuildLifecycle(const Json& lifecycle, const std::string
     } else if (EqualsIgnoreCase(k, "Uninstall")) {
       reporter.Warn(p, "the Uninstall step is not run by Lichen (nor by most nucleus versions)");
     } else if (IsStepField(k)) {
-      reporter.Warn(p, "'" + k + "' directly under Lifecycle is ignored: it belongs inside a "
-                       "step, e.g. Run: {Script: ..., " + k + ": ...}");
+      reporter.Warn(p, "'" + k +
+                           "' directly under Lifecycle is ignored: it belongs inside a "
+                           "step, e.g. Run: {Script: ..., " +
+                           k + ": ...}");
     } else {
       UnknownKey(reporter, p, k, kLifecycleKeys, "Lifecycle");
     }

@@ -16,7 +16,8 @@ TEST(Lifecycle, StringAndObjectSteps) {
     "install": "echo hi",
     "Run": {"Script": "run.sh", "RequiresPrivilege": "true", "Timeout": "900",
             "Setenv": {"A": 1, "B": "x"}, "Skipif": "! onpath docker"},
-    "SETENV": {"G": "g"}})", &diags);
+    "SETENV": {"G": "g"}})",
+                  &diags);
   ASSERT_TRUE(lc) << (diags.empty() ? "" : diags[0].message);
   EXPECT_EQ(lc->Find(StepKind::kInstall)->script, "echo hi");
   const Step* run = lc->Find(StepKind::kRun);
@@ -35,7 +36,8 @@ TEST(Lifecycle, StringAndObjectSteps) {
 TEST(Lifecycle, DefaultTimeouts) {
   std::vector<Diagnostic> diags;
   auto lc = Build(R"({"Install": "a", "Run": "b", "Shutdown": "c", "Recover": "d",
-                     "Bootstrap": {"Script": "e", "Timeout": 5}})", &diags);
+                     "Bootstrap": {"Script": "e", "Timeout": 5}})",
+                  &diags);
   ASSERT_TRUE(lc);
   EXPECT_EQ(lc->EffectiveTimeout(StepKind::kInstall), 120);
   EXPECT_EQ(lc->EffectiveTimeout(StepKind::kRun), std::nullopt);
@@ -64,8 +66,8 @@ TEST(Lifecycle, BadFieldsNameTheField) {
   } cases[] = {
       {R"({"Run": {"Script": "x", "Timeout": "ten"}})", "Lifecycle.Run.Timeout", "Timeout"},
       {R"({"Run": {"Script": "x", "Timeout": -1}})", "Lifecycle.Run.Timeout", "positive"},
-      {R"({"Run": {"Script": "x", "RequiresPrivilege": "maybe"}})", "Lifecycle.Run.RequiresPrivilege",
-       "true or false"},
+      {R"({"Run": {"Script": "x", "RequiresPrivilege": "maybe"}})",
+       "Lifecycle.Run.RequiresPrivilege", "true or false"},
       {R"({"Run": {"Script": "x", "Skipif": "sometimes x"}})", "Lifecycle.Run.Skipif", "onpath"},
       {R"({"Run": {"Script": "x", "Skipif": "onpath"}})", "Lifecycle.Run.Skipif", "onpath"},
       {R"({"Run": {"Timeout": 3}})", "Lifecycle.Run", "no Script"},

@@ -14,10 +14,9 @@ namespace lichen::recipe {
 namespace {
 
 constexpr std::array<std::string_view, 11> kTopKeys = {
-    "RecipeFormatVersion", "ComponentName",          "ComponentVersion",
-    "ComponentType",       "ComponentDescription",   "ComponentPublisher",
-    "ComponentSource",     "ComponentConfiguration", "ComponentDependencies",
-    "Manifests",           "Lifecycle"};
+    "RecipeFormatVersion",   "ComponentName",      "ComponentVersion", "ComponentType",
+    "ComponentDescription",  "ComponentPublisher", "ComponentSource",  "ComponentConfiguration",
+    "ComponentDependencies", "Manifests",          "Lifecycle"};
 constexpr std::array<std::string_view, 1> kConfigurationKeys = {"DefaultConfiguration"};
 constexpr std::array<std::string_view, 2> kDependencyKeys = {"VersionRequirement",
                                                              "DependencyType"};
@@ -43,8 +42,9 @@ class Fields {
     for (const auto& [k, v] : object_.items()) {
       if (!EqualsIgnoreCase(k, name)) continue;
       if (found != nullptr) {
-        reporter_.Warn(ChildPath(path_, k), "'" + k + "' is given twice (keys ignore case); the "
-                                            "first one is used");
+        reporter_.Warn(ChildPath(path_, k), "'" + k +
+                                                "' is given twice (keys ignore case); the "
+                                                "first one is used");
         continue;
       }
       found = &v;
@@ -96,7 +96,6 @@ const char* kTemplateHint =
     " (template placeholder?): this file looks like a template that a build tool such as "
     "'gdk component build' fills in; deploy the built recipe, or write the real value";
 
-
 std::optional<std::string> RequiredText(Fields& fields, std::string_view name, Reporter& reporter,
                                         std::string* path_out) {
   const Json* v = fields.Get(name, path_out);
@@ -124,7 +123,8 @@ void ReadOptionalText(Fields& fields, std::string_view name, Reporter& reporter,
 }
 
 template <typename Enum, size_t N>
-std::optional<Enum> ReadEnum(const Json& v, const std::array<std::pair<std::string_view, Enum>, N>& table) {
+std::optional<Enum> ReadEnum(const Json& v,
+                             const std::array<std::pair<std::string_view, Enum>, N>& table) {
   auto text = ScalarText(v);
   if (!text) return std::nullopt;
   for (const auto& [name, value] : table) {
@@ -165,14 +165,17 @@ constexpr std::array<std::pair<std::string_view, PermissionType>, 3> kPermission
 
 class Loader {
  public:
-  Loader(const SourceTree& tree, std::vector<Diagnostic>* out) : tree_(tree), reporter_(&tree, out) {}
+  Loader(const SourceTree& tree, std::vector<Diagnostic>* out)
+      : tree_(tree), reporter_(&tree, out) {}
 
   std::optional<Recipe> Load() {
     for (const auto& [path, message] : tree_.warnings) reporter_.Warn(path, message);
     const Json& root = tree_.root;
     if (!root.is_object()) {
-      reporter_.Error("", "a recipe is a mapping of fields (RecipeFormatVersion, ComponentName, "
-                          "...), but this file holds " + TypeName(root));
+      reporter_.Error("",
+                      "a recipe is a mapping of fields (RecipeFormatVersion, ComponentName, "
+                      "...), but this file holds " +
+                          TypeName(root));
       return std::nullopt;
     }
     Recipe r;
@@ -215,8 +218,8 @@ class Loader {
       if (parsed) {
         r.version = *parsed;
       } else if (IsPlaceholderText(*version)) {
-        reporter_.Error(path, "ComponentVersion " + Quote(*version) + " is not semver" +
-                                  kTemplateHint);
+        reporter_.Error(path,
+                        "ComponentVersion " + Quote(*version) + " is not semver" + kTemplateHint);
       } else {
         reporter_.Error(path, "ComponentVersion " + Quote(*version) +
                                   " is not a valid version: " + parsed.error().message);
@@ -242,8 +245,10 @@ class Loader {
     const Json* cc = top.Get("ComponentConfiguration", &path);
     if (cc == nullptr || cc->is_null()) return;
     if (!cc->is_object()) {
-      reporter_.Error(path, "ComponentConfiguration must be a mapping with DefaultConfiguration, "
-                            "not " + TypeName(*cc));
+      reporter_.Error(path,
+                      "ComponentConfiguration must be a mapping with DefaultConfiguration, "
+                      "not " +
+                          TypeName(*cc));
       return;
     }
     Fields fields(*cc, path, reporter_);
@@ -263,8 +268,10 @@ class Loader {
     const Json* deps = top.Get("ComponentDependencies", &path);
     if (deps == nullptr || deps->is_null()) return;
     if (!deps->is_object()) {
-      reporter_.Error(path, "ComponentDependencies must be a mapping of component names to "
-                            "{VersionRequirement, DependencyType}, not " + TypeName(*deps));
+      reporter_.Error(path,
+                      "ComponentDependencies must be a mapping of component names to "
+                      "{VersionRequirement, DependencyType}, not " +
+                          TypeName(*deps));
       return;
     }
     for (const auto& [name, spec] : deps->items()) {
@@ -282,8 +289,10 @@ class Loader {
         continue;
       }
       if (!spec.is_object()) {
-        reporter_.Error(p, "a dependency is a mapping with VersionRequirement and DependencyType, "
-                           "not " + TypeName(spec));
+        reporter_.Error(p,
+                        "a dependency is a mapping with VersionRequirement and DependencyType, "
+                        "not " +
+                            TypeName(spec));
         continue;
       }
       Fields fields(spec, p, reporter_);
@@ -326,13 +335,16 @@ class Loader {
       const Json& m = (*manifests)[i];
       const std::string p = IndexPath(path, i);
       if (m.is_null()) {
-        reporter_.Error(p, "null element in Manifests (a '-' with nothing under it?): remove it "
-                           "or give it a Platform");
+        reporter_.Error(p,
+                        "null element in Manifests (a '-' with nothing under it?): remove it "
+                        "or give it a Platform");
         continue;
       }
       if (!m.is_object()) {
-        reporter_.Error(p, "a manifest is a mapping (Platform, Lifecycle, Selections, Artifacts), "
-                           "not " + TypeName(m));
+        reporter_.Error(p,
+                        "a manifest is a mapping (Platform, Lifecycle, Selections, Artifacts), "
+                        "not " +
+                            TypeName(m));
         continue;
       }
       r.manifests.push_back(ReadManifest(m, p));
@@ -343,10 +355,11 @@ class Loader {
     Manifest out;
     Fields fields(m, path, reporter_);
     std::string p;
-    if (const Json* platform = fields.Get("Platform", &p); platform != nullptr && !platform->is_null()) {
+    if (const Json* platform = fields.Get("Platform", &p);
+        platform != nullptr && !platform->is_null()) {
       if (!platform->is_object()) {
-        reporter_.Error(p, "Platform must be a mapping such as {os: linux}, not " +
-                               TypeName(*platform));
+        reporter_.Error(
+            p, "Platform must be a mapping such as {os: linux}, not " + TypeName(*platform));
       } else {
         out.platform = *platform;
       }
@@ -432,8 +445,8 @@ class Loader {
     }
     if (const Json* perm = fields.Get("Permission", &p); perm != nullptr && !perm->is_null()) {
       if (!perm->is_object()) {
-        reporter_.Error(p, "Permission must be a mapping with Read and Execute, not " +
-                               TypeName(*perm));
+        reporter_.Error(
+            p, "Permission must be a mapping with Read and Execute, not " + TypeName(*perm));
       } else {
         Fields pf(*perm, p, reporter_);
         std::string pp;
@@ -474,14 +487,15 @@ class Loader {
       for (size_t i = 0; i < lc->size(); ++i) {
         const Json& item = (*lc)[i];
         if (!item.is_object()) {
-          reporter_.Error(IndexPath(path, i), "Lifecycle list items must be mappings, not " +
-                                                  TypeName(item));
+          reporter_.Error(IndexPath(path, i),
+                          "Lifecycle list items must be mappings, not " + TypeName(item));
           return;
         }
         for (const auto& [k, v] : item.items()) merged[k] = v;
       }
-      reporter_.Warn(path, "Lifecycle is written as a list; the Java nucleus expects a mapping. "
-                           "Lichen merges the list items into one mapping");
+      reporter_.Warn(path,
+                     "Lifecycle is written as a list; the Java nucleus expects a mapping. "
+                     "Lichen merges the list items into one mapping");
       r.global_lifecycle = std::move(merged);
       return;
     }
@@ -492,9 +506,10 @@ class Loader {
   // steps are checked exactly as a device would see them.
   void ValidateLifecycles(const Recipe& r) {
     if (r.manifests.empty() && !manifests_written_) {
-      reporter_.Warn("", "the recipe has no Manifests: Lichen runs its recipe-wide Lifecycle on "
-                         "every platform, but the Java nucleus refuses such a recipe "
-                         "(RECIPE_MISSING_MANIFEST)");
+      reporter_.Warn("",
+                     "the recipe has no Manifests: Lichen runs its recipe-wide Lifecycle on "
+                     "every platform, but the Java nucleus refuses such a recipe "
+                     "(RECIPE_MISSING_MANIFEST)");
       Manifest any;
       BuildLifecycle(EffectiveLifecycleJson(r, any), global_lifecycle_path_, reporter_);
       return;
@@ -502,9 +517,9 @@ class Loader {
     for (size_t i = 0; i < r.manifests.size(); ++i) {
       const Manifest& m = r.manifests[i];
       bool own = m.lifecycle.is_object() && !m.lifecycle.empty();
-      const std::string& base =
-          own && i < manifest_lifecycle_paths_.size() ? manifest_lifecycle_paths_[i]
-                                                      : global_lifecycle_path_;
+      const std::string& base = own && i < manifest_lifecycle_paths_.size()
+                                    ? manifest_lifecycle_paths_[i]
+                                    : global_lifecycle_path_;
       BuildLifecycle(EffectiveLifecycleJson(r, m), base, reporter_);
     }
   }
@@ -562,7 +577,8 @@ LoadResult LoadRecipeFile(const std::string& path) {
   if (!in) {
     LoadResult out;
     out.diagnostics.push_back(
-        Diagnostic{Severity::kError, "", Location{}, "cannot read the file: " + std::string(std::strerror(errno))});
+        Diagnostic{Severity::kError, "", Location{},
+                   "cannot read the file: " + std::string(std::strerror(errno))});
     return out;
   }
   std::ostringstream buf;

@@ -108,22 +108,28 @@ TEST(Loader, JsonAndYamlGiveTheSameModel) {
 }
 
 TEST(Loader, TemplatePlaceholdersAreNamed) {
-  auto r = Yaml("RecipeFormatVersion: '2020-01-25'\nComponentName: '{COMPONENT_NAME}'\n"
-                "ComponentVersion: '{COMPONENT_VERSION}'\n");
+  auto r = Yaml(
+      "RecipeFormatVersion: '2020-01-25'\nComponentName: '{COMPONENT_NAME}'\n"
+      "ComponentVersion: '{COMPONENT_VERSION}'\n");
   EXPECT_FALSE(r.recipe);
-  EXPECT_NE(FindDiag(r, Severity::kError, "ComponentName '{COMPONENT_NAME}' is not a legal name "
-                                          "(template placeholder?)"),
+  EXPECT_NE(FindDiag(r, Severity::kError,
+                     "ComponentName '{COMPONENT_NAME}' is not a legal name "
+                     "(template placeholder?)"),
             nullptr)
       << All(r);
-  EXPECT_NE(FindDiag(r, Severity::kError, "ComponentVersion '{COMPONENT_VERSION}' is not semver "
-                                          "(template placeholder?)"),
+  EXPECT_NE(FindDiag(r, Severity::kError,
+                     "ComponentVersion '{COMPONENT_VERSION}' is not semver "
+                     "(template placeholder?)"),
             nullptr);
   for (const char* v : {"NEXT_PATCH", "COMPONENT_VERSION", "USER_SETTING"}) {
-    auto t = Yaml(std::string("RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: ") +
-                  v + "\n");
+    auto t = Yaml(
+        std::string("RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: ") + v +
+        "\n");
     EXPECT_NE(FindDiag(t, Severity::kError, "template placeholder"), nullptr) << v;
   }
-  auto n = Yaml("RecipeFormatVersion: '2020-01-25'\nComponentName: <component-name>\nComponentVersion: 1.0.0\n");
+  auto n = Yaml(
+      "RecipeFormatVersion: '2020-01-25'\nComponentName: <component-name>\nComponentVersion: "
+      "1.0.0\n");
   EXPECT_NE(FindDiag(n, Severity::kError, "template placeholder"), nullptr);
 }
 
@@ -144,7 +150,8 @@ Manifests:
   EXPECT_EQ(d->path, "Manifests[1].Artifacts[1].URI");
   EXPECT_EQ(d->location.line, 9);
   EXPECT_EQ(d->location.column, 9);
-  EXPECT_EQ(Format(*d, "r.yaml").rfind("r.yaml:9:9: error: Manifests[1].Artifacts[1].URI: ", 0), 0u);
+  EXPECT_EQ(Format(*d, "r.yaml").rfind("r.yaml:9:9: error: Manifests[1].Artifacts[1].URI: ", 0),
+            0u);
 }
 
 TEST(Loader, JsonErrorsCarryLocationsToo) {
@@ -153,7 +160,8 @@ TEST(Loader, JsonErrorsCarryLocationsToo) {
   "ComponentName": "a",
   "ComponentVersion": "1.0.0",
   "Manifests": [{"Artifacts": [{"URI": "ftp://x/y"}]}]
-})", SourceFormat::kJson);
+})",
+                      SourceFormat::kJson);
   ASSERT_FALSE(r.recipe);
   const Diagnostic* d = FindDiag(r, Severity::kError, "no supported scheme");
   ASSERT_NE(d, nullptr);
@@ -166,37 +174,52 @@ TEST(Loader, EveryBadFieldIsReported) {
     std::string body;
     const char* words;
   } cases[] = {
-      {"RecipeFormatVersion: '2021-01-01'\nComponentName: a\nComponentVersion: 1.0.0\n", "2020-01-25"},
+      {"RecipeFormatVersion: '2021-01-01'\nComponentName: a\nComponentVersion: 1.0.0\n",
+       "2020-01-25"},
       {"ComponentName: a\nComponentVersion: 1.0.0\n", "RecipeFormatVersion is missing"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentVersion: 1.0.0\n", "ComponentName is missing"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\n", "ComponentVersion is missing"},
-      {"RecipeFormatVersion: '2020-01-25'\nComponentName: a b\nComponentVersion: 1.0.0\n", "legal name"},
-      {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0\n", "valid version"},
-      {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\nComponentType: foo\n",
+      {"RecipeFormatVersion: '2020-01-25'\nComponentName: a b\nComponentVersion: 1.0.0\n",
+       "legal name"},
+      {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0\n",
+       "valid version"},
+      {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: "
+       "1.0.0\nComponentType: foo\n",
        "ComponentType"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "ComponentDependencies: {b: {VersionRequirement: '>>1'}}\n", "not a valid version range"},
+       "ComponentDependencies: {b: {VersionRequirement: '>>1'}}\n",
+       "not a valid version range"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "ComponentDependencies: {b: {DependencyType: MEDIUM}}\n", "HARD or SOFT"},
+       "ComponentDependencies: {b: {DependencyType: MEDIUM}}\n",
+       "HARD or SOFT"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests: {Platform: {os: linux}}\n", "Manifests must be a list"},
+       "Manifests: {Platform: {os: linux}}\n",
+       "Manifests must be a list"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests:\n  -\n", "null element in Manifests"},
+       "Manifests:\n  -\n",
+       "null element in Manifests"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests:\n  - Artifacts: [{URI: s3://b/k, Unarchive: TAR}]\n", "NONE or ZIP"},
+       "Manifests:\n  - Artifacts: [{URI: s3://b/k, Unarchive: TAR}]\n",
+       "NONE or ZIP"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests:\n  - Artifacts: [{URI: s3://b/k, Permission: {Read: EVERYONE}}]\n", "NONE, OWNER or ALL"},
+       "Manifests:\n  - Artifacts: [{URI: s3://b/k, Permission: {Read: EVERYONE}}]\n",
+       "NONE, OWNER or ALL"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests:\n  - Artifacts: [{Digest: abc}]\n", "no URI"},
+       "Manifests:\n  - Artifacts: [{Digest: abc}]\n",
+       "no URI"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests:\n  - Artifacts: [{URI: 'docker://docker-uri'}]\n", "docker-uri"},
+       "Manifests:\n  - Artifacts: [{URI: 'docker://docker-uri'}]\n",
+       "docker-uri"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "Manifests:\n  - Artifacts: [{URI: 's3//b/k'}]\n", "no supported scheme"},
+       "Manifests:\n  - Artifacts: [{URI: 's3//b/k'}]\n",
+       "no supported scheme"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "ComponentConfiguration: {DefaultConfiguration: [1]}\n", "DefaultConfiguration must be a mapping"},
+       "ComponentConfiguration: {DefaultConfiguration: [1]}\n",
+       "DefaultConfiguration must be a mapping"},
       {"- a\n- b\n", "holds a list"},
       {"RecipeFormatVersion: '2020-01-25'\nComponentName: a\nComponentVersion: 1.0.0\n"
-       "ComponentDependencies: {a: {}}\n", "cannot depend on itself"},
+       "ComponentDependencies: {a: {}}\n",
+       "cannot depend on itself"},
   };
   for (const auto& c : cases) {
     auto r = Yaml(c.body);
@@ -215,8 +238,10 @@ Manifests:
     Artifacts: [{URI: s3://b/k, Permision: {Read: ALL}}]
 )");
   ASSERT_TRUE(r.recipe) << All(r);
-  EXPECT_NE(FindDiag(r, Severity::kWarning, "'Lifecyle' in the recipe, ignored (did you mean 'Lifecycle'?)"),
-            nullptr) << All(r);
+  EXPECT_NE(FindDiag(r, Severity::kWarning,
+                     "'Lifecyle' in the recipe, ignored (did you mean 'Lifecycle'?)"),
+            nullptr)
+      << All(r);
   EXPECT_NE(FindDiag(r, Severity::kWarning, "did you mean 'Platform'"), nullptr);
   EXPECT_NE(FindDiag(r, Severity::kWarning, "did you mean 'Permission'"), nullptr);
 }
@@ -277,8 +302,9 @@ TEST(Loader, SpecialiseInterpolatesAndMergesConfiguration) {
   o.configuration_merge = Json::parse(R"({"Message": "Lichen"})");
   auto e = Specialise(*r.recipe, o);
   ASSERT_TRUE(e) << e.error().message;
-  EXPECT_EQ(e->lifecycle.Find(StepKind::kRun)->script,
-            "python3 -u /gg/packages/artifacts/com.example.HelloWorld/1.0.0/hello_world.py 'Lichen'");
+  EXPECT_EQ(
+      e->lifecycle.Find(StepKind::kRun)->script,
+      "python3 -u /gg/packages/artifacts/com.example.HelloWorld/1.0.0/hello_world.py 'Lichen'");
   EXPECT_EQ(e->configuration["Nested"]["a"], 1);
 
   o.platform = {{"os", "windows"}};

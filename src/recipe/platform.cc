@@ -88,7 +88,8 @@ Result<Platform> ParsePlatformSpec(std::string_view spec) {
   size_t start = 0;
   while (start <= spec.size()) {
     size_t comma = spec.find(',', start);
-    std::string_view item = spec.substr(start, comma == std::string_view::npos ? spec.npos : comma - start);
+    std::string_view item =
+        spec.substr(start, comma == std::string_view::npos ? spec.npos : comma - start);
     if (!item.empty()) {
       auto eq = item.find('=');
       if (eq == std::string_view::npos || eq == 0) {

@@ -20,7 +20,7 @@ TEST(Platform, ExactAndWildcards) {
   EXPECT_TRUE(M(R"({"architecture": "any"})"));
   EXPECT_FALSE(M(R"({"runtime2": "all"})"));  // all/any are wildcards for os/architecture only
   EXPECT_TRUE(M(R"({"os": "linux", "runtime": "*"})"));  // * accepts a missing attribute
-  EXPECT_FALSE(M(R"({"runtime": "//"})"));  // "//" needs a value
+  EXPECT_FALSE(M(R"({"runtime": "//"})"));               // "//" needs a value
   EXPECT_TRUE(M(R"({"os": "//"})"));
 }
 

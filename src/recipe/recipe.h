@@ -34,7 +34,7 @@ struct Permission {
 
 struct Artifact {
   std::string uri;
-  std::string scheme;  // lower-cased: "s3", "greengrass", "docker"
+  std::string scheme;     // lower-cased: "s3", "greengrass", "docker"
   std::string digest;     // base64, as written
   std::string algorithm;  // e.g. "SHA-256"
   Unarchive unarchive = Unarchive::kNone;
@@ -42,8 +42,8 @@ struct Artifact {
 };
 
 struct Manifest {
-  Json platform = Json::object();     // templates: "os": "linux", "architecture": "/aarch64|arm64/"
-  Json lifecycle = Json::object();    // manifest-level lifecycle (wins when non-empty)
+  Json platform = Json::object();   // templates: "os": "linux", "architecture": "/aarch64|arm64/"
+  Json lifecycle = Json::object();  // manifest-level lifecycle (wins when non-empty)
   std::vector<std::string> selections;
   std::vector<Artifact> artifacts;
 };

@@ -46,14 +46,22 @@ std::optional<int64_t> ScalarInt(const Json& value) {
 
 std::string TypeName(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "a mapping";
-    case Json::value_t::array: return "a list";
-    case Json::value_t::string: return "text";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::binary: return "binary data";
-    case Json::value_t::discarded: return "nothing";
-    default: return "a number";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "a mapping";
+    case Json::value_t::array:
+      return "a list";
+    case Json::value_t::string:
+      return "text";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::binary:
+      return "binary data";
+    case Json::value_t::discarded:
+      return "nothing";
+    default:
+      return "a number";
   }
 }
 

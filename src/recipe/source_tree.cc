@@ -56,8 +56,8 @@ size_t InvalidUtf8At(std::string_view s) {
       if ((cc & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3F);
     }
-    const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                          (len == 4 && cp < 0x10000);
+    const bool overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
     if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
     i += len;
   }
@@ -127,7 +127,8 @@ Json ScalarToJson(const YAML::Node& node) {
   const std::string& tag = node.Tag();
   const std::string& text = node.Scalar();
   if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;
-  if (tag == "?" || tag.empty() || tag.rfind("tag:yaml.org,2002:", 0) == 0) return ResolvePlain(text);
+  if (tag == "?" || tag.empty() || tag.rfind("tag:yaml.org,2002:", 0) == 0)
+    return ResolvePlain(text);
   return text;  // unknown local tags: keep the text
 }
 
@@ -182,8 +183,8 @@ struct YamlWalker {
           if (auto r = Walk(kv.second, child_path, depth + 1, &child); !r) return r;
           if (build) {
             if (out->contains(key)) {
-              tree->warnings.emplace_back(child_path, "duplicate key '" + key +
-                                                          "': the last value is used");
+              tree->warnings.emplace_back(child_path,
+                                          "duplicate key '" + key + "': the last value is used");
             }
             (*out)[key] = std::move(child);
           }
@@ -280,7 +281,8 @@ void AddJsonLocations(std::string_view text, SourceTree* tree) {
 
 SourceFormat FormatForPath(std::string_view path) {
   auto dot = path.rfind('.');
-  if (dot != std::string_view::npos && Lower(path.substr(dot)) == ".json") return SourceFormat::kJson;
+  if (dot != std::string_view::npos && Lower(path.substr(dot)) == ".json")
+    return SourceFormat::kJson;
   return SourceFormat::kYaml;
 }
 
@@ -314,7 +316,8 @@ Result<SourceTree> ParseSource(std::string_view text, SourceFormat format) {
       // e.g. a number too large for any JSON number type (out_of_range 406).
       std::string what = e.what();
       auto bracket = what.find("] ");
-      return MakeError("not valid JSON: " + (bracket == std::string::npos ? what : what.substr(bracket + 2)));
+      return MakeError("not valid JSON: " +
+                       (bracket == std::string::npos ? what : what.substr(bracket + 2)));
     }
     if (JsonDepth(tree.root, 0) > kMaxNestingDepth) {
       return MakeError("not accepted: nesting deeper than " + std::to_string(kMaxNestingDepth) +

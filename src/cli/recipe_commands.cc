@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "deploy/resolver.h"
 #include "recipe/effective.h"
 #include "recipe/loader.h"
 #include "recipe/scalar.h"

@@ -223,7 +223,7 @@ bool Call::open() const {
 }
 
 IpcServer::IpcServer(asio::io_context& io, Authenticator authenticator)
-    : io_(io), authenticator_(std::move(authenticator)), acceptor_(io) {}
+    : authenticator_(std::move(authenticator)), acceptor_(io) {}
 
 IpcServer::~IpcServer() { Close(); }
 

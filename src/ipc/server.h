@@ -79,7 +79,6 @@ class IpcServer {
   friend class Connection;
   void Accept();
 
-  boost::asio::io_context& io_;
   Authenticator authenticator_;
   std::map<std::string, Handler> handlers_;
   boost::asio::local::stream_protocol::acceptor acceptor_;

@@ -36,20 +36,6 @@ void SetEnv(std::vector<std::pair<std::string, std::string>>& env, const std::st
   env.emplace_back(key, value);
 }
 
-bool OnPath(const std::string& program, const std::string& path) {
-  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t colon = path.find(':', start);
-    std::string dir =
-        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
-  return false;
-}
-
 }  // namespace
 
 const char* ToString(State state) {
@@ -254,7 +240,7 @@ bool Component::ShouldSkip(const recipe::Step& step, std::string* why) const {
     for (const auto& [k, v] : step.setenv) {
       if (k == "PATH") path = v;
     }
-    holds = OnPath(s.argument, path);
+    holds = SearchPath(s.argument, path).has_value();
   } else {
     std::string target = s.argument;
     if (target == "~" || target.rfind("~/", 0) == 0) {

@@ -24,22 +24,11 @@ constexpr std::chrono::milliseconds kDrainAfterExit{200};
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-Result<std::string> FindOnPath(const std::string& program, const std::string& path_env) {
-  if (program.find('/') != std::string::npos) {
-    if (::access(program.c_str(), X_OK) == 0) return program;
-    return MakeError("shell '" + program + "' cannot be executed: " + ErrnoText(errno));
-  }
+Result<std::string> FindShell(const std::string& program, const std::string& path_env) {
   const std::string path = path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t colon = path.find(':', start);
-    std::string dir =
-        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (colon == std::string::npos) break;
-    start = colon + 1;
+  if (auto found = SearchPath(program, path)) return *found;
+  if (program.find('/') != std::string::npos) {
+    return MakeError("shell '" + program + "' cannot be executed: " + ErrnoText(errno));
   }
   return MakeError("shell '" + program + "' was not found on PATH (" + path + ")");
 }
@@ -54,6 +43,25 @@ bool ParseId(const std::string& s, unsigned long* out) {
 }
 
 }  // namespace
+
+std::optional<std::string> SearchPath(const std::string& program, const std::string& path) {
+  if (program.empty()) return std::nullopt;
+  if (program.find('/') != std::string::npos) {
+    return ::access(program.c_str(), X_OK) == 0 ? std::optional<std::string>(program) : std::nullopt;
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t colon = path.find(':', start);
+    std::string dir =
+        path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (dir.empty()) dir = ".";  // an empty PATH entry means the current directory
+    std::string candidate = dir + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return std::nullopt;
+}
 
 Result<RunAs> LookupRunAs(const std::string& posix_user) {
   const auto colon = posix_user.find(':');
@@ -132,7 +140,7 @@ Result<std::unique_ptr<Process>> Process::Start(asio::io_context& io, const Proc
   for (const auto& [k, v] : spec.env) {
     if (k == "PATH") path_env = v;
   }
-  auto shell = FindOnPath(spec.shell, path_env);
+  auto shell = FindShell(spec.shell, path_env);
   if (!shell) return shell.error();
 
   // Everything the child needs is prepared now: after fork only async-signal-safe

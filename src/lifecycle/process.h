@@ -40,6 +40,10 @@ struct RunAs {
 // user's primary group.
 Result<RunAs> LookupRunAs(const std::string& posix_user);
 
+// The executable `program` resolves to on `path` (a PATH value), as a shell would
+// find it; a name with a '/' is checked as given.
+std::optional<std::string> SearchPath(const std::string& program, const std::string& path);
+
 struct ProcessSpec {
   std::string shell = "sh";
   std::string script;

@@ -47,7 +47,8 @@ bool ParseId(const std::string& s, unsigned long* out) {
 std::optional<std::string> SearchPath(const std::string& program, const std::string& path) {
   if (program.empty()) return std::nullopt;
   if (program.find('/') != std::string::npos) {
-    return ::access(program.c_str(), X_OK) == 0 ? std::optional<std::string>(program) : std::nullopt;
+    return ::access(program.c_str(), X_OK) == 0 ? std::optional<std::string>(program)
+                                                : std::nullopt;
   }
   size_t start = 0;
   while (start <= path.size()) {

@@ -301,7 +301,7 @@ void Component::RunStep(StepKind kind, StepDone done) {
 Result<std::unique_ptr<Process>> Component::Spawn(StepKind kind, const recipe::Step& step,
                                                   std::function<void(int)> on_exit) {
   std::weak_ptr<bool> alive = alive_;
-  return Process::Start(
+  auto started = Process::Start(
       io_, MakeProcessSpec(step),
       [this, alive](OutputStream s, std::string_view line) {
         if (alive.lock()) observer_.OnOutput(*this, s, line);
@@ -312,6 +312,8 @@ Result<std::unique_ptr<Process>> Component::Spawn(StepKind kind, const recipe::S
                                      std::to_string(code));
         on_exit(code);
       });
+  if (started.ok()) observer_.OnProcessStarted(*this, (*started)->pid());
+  return started;
 }
 
 void Component::StartStarting() {

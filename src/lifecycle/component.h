@@ -58,6 +58,9 @@ class ComponentObserver {
   virtual void OnOutput(Component& c, OutputStream stream, std::string_view line) = 0;
   // Lifecycle events worth a log line ("Run script exited", "startup timed out").
   virtual void OnEvent(Component& c, const std::string& message) = 0;
+  // A step's process started, leading its own process group `pgid`. The runtime records
+  // it so that a restart after a crash can stop what the crashed runtime left running.
+  virtual void OnProcessStarted(Component& c, pid_t pgid) {}
 };
 
 class Component {

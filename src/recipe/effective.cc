@@ -33,8 +33,12 @@ Result<EffectiveRecipe> Specialise(const Recipe& recipe, const SpecialiseOptions
     manifest = &recipe.manifests[*index];
   }
   out.artifacts = manifest->artifacts;
-  out.configuration = recipe.default_configuration;
-  MergeInto(out.configuration, options.configuration_merge);
+  if (options.configuration) {
+    out.configuration = *options.configuration;
+  } else {
+    out.configuration = recipe.default_configuration;
+    MergeInto(out.configuration, options.configuration_merge);
+  }
 
   InterpolationContext ctx;
   ctx.root = options.root;
@@ -42,6 +46,7 @@ Result<EffectiveRecipe> Specialise(const Recipe& recipe, const SpecialiseOptions
   ctx.self = VariableSource{recipe.name, recipe.version.ToStringWithBuild(), &out.configuration};
   // Offline there are no resolved dependencies to read from; their variables are
   // reported as unresolved rather than guessed.
+  ctx.dependencies = options.dependencies;
   out.lifecycle_json =
       InterpolateTree(EffectiveLifecycleJson(recipe, *manifest), ctx, &out.problems);
 

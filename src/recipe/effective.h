@@ -2,6 +2,8 @@
 // variables resolved, its artifacts, and the configuration it runs with.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,11 @@ struct SpecialiseOptions {
   std::string root = "/greengrass/v2";
   std::string thing_name;
   Json configuration_merge = Json::object();  // a MERGE document over DefaultConfiguration
+  // The running configuration, when there is one (the nucleus): used as is instead of
+  // DefaultConfiguration + configuration_merge.
+  std::optional<Json> configuration;
+  // Direct dependencies, for {Dep:configuration:/x} and the like.
+  std::map<std::string, VariableSource> dependencies;
 };
 
 // Fails when no manifest matches (naming the component and the platform) or the

@@ -1,0 +1,199 @@
+#include "nucleus/nucleus.h"
+
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+#include "config/state_store.h"
+#include "ipc/server.h"
+#include "lifecycle/child_reaper.h"
+#include "lifecycle/process_ledger.h"
+#include "logs/log.h"
+#include "nucleus/cli_ipc_info.h"
+#include "nucleus/cli_service.h"
+#include "nucleus/deployer.h"
+#include "nucleus/runtime_config.h"
+#include "nucleus/services.h"
+#include "store/component_store.h"
+
+#ifndef LICHEN_VERSION
+#define LICHEN_VERSION "0.0.0"
+#endif
+
+namespace lichen::nucleus {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The Greengrass nucleus version whose behaviour Lichen follows, given to components as
+// GGC_VERSION (scripts compare it to decide what the runtime supports).
+constexpr const char* kGreengrassCompatVersion = "2.14.0";
+
+// Unix socket paths hold at most 107 bytes. A longer root is reached through a short
+// symlink in /tmp named after the root, so binding and connecting both fit.
+Result<std::string> SocketPathFor(const std::string& root) {
+  std::string path = root + "/ipc.socket";
+  if (path.size() <= 107) return path;
+  const std::string link =
+      "/tmp/lichen-" + std::to_string(std::hash<std::string>{}(root) % 100000000);
+  std::error_code ec;
+  if (fs::is_symlink(link, ec)) {
+    if (fs::read_symlink(link, ec) == root) return link + "/ipc.socket";
+    fs::remove(link, ec);
+  }
+  fs::create_directory_symlink(root, link, ec);
+  if (ec) return MakeError("cannot create " + link + " -> " + root + ": " + ec.message());
+  return link + "/ipc.socket";
+}
+
+std::string RandomToken(size_t length) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  while (out.size() < length) {
+    unsigned char b[64];
+    ssize_t n = getrandom(b, sizeof b, 0);
+    for (ssize_t i = 0; i < n && out.size() < length; ++i) {
+      if (b[i] < 248) out.push_back(kAlphabet[b[i] % 62]);
+    }
+  }
+  return out;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "lichen nucleus: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int RunNucleus(const NucleusOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  std::error_code ec;
+  const std::string root = fs::absolute(options.root, ec).lexically_normal().string();
+  if (ec) return Fail(options.root + ": " + ec.message());
+  std::string root_trimmed = root;
+  while (root_trimmed.size() > 1 && root_trimmed.back() == '/') root_trimmed.pop_back();
+
+  RuntimeConfig runtime;
+  if (!options.config_file.empty()) {
+    auto loaded = LoadRuntimeConfig(options.config_file);
+    if (!loaded.ok()) return Fail(loaded.error().message);
+    runtime = std::move(*loaded);
+  }
+  for (const char* dir : {"config", "deployments", "logs", "packages/artifacts",
+                          "packages/artifacts-unarchived", "packages/recipes", "work"}) {
+    fs::create_directories(root_trimmed + "/" + dir, ec);
+    if (ec) return Fail(root_trimmed + "/" + dir + ": " + ec.message());
+  }
+
+  // Orphans of component scripts (double-forked daemons) are re-parented to us, so the
+  // reaper collects them and stops can find them.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  boost::asio::io_context io;
+  lifecycle::ReaperFor(io);
+
+  auto state = config::StateStore::Open(root_trimmed + "/config/state.db");
+  if (!state.ok()) return Fail(state.error().message);
+  auto loaded_tree = state->LoadConfig();
+  if (!loaded_tree.ok()) return Fail(loaded_tree.error().message);
+  config::Tree tree = std::move(*loaded_tree);
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  (void)tree.Replace({"services", "aws.greengrass.Nucleus", "configuration"},
+                     runtime.nucleus_configuration, now_ms);
+  (void)tree.Set({"services", "aws.greengrass.Nucleus", "version"}, kGreengrassCompatVersion,
+                 now_ms);
+
+  logs::LogsOptions log_options;
+  log_options.root = root_trimmed;
+  log_options.config = runtime.logging;
+  auto logs = logs::Logs::Open(log_options, &io);
+  if (!logs.ok()) return Fail(logs.error().message);
+  if (state->recovery()) {
+    (*logs)->Log(logs::Level::kError, "Nucleus", "state-recovered",
+                 "the state database was unreadable and was moved aside; starting empty",
+                 {{"movedTo", state->recovery()->moved_to}, {"reason", state->recovery()->reason}});
+  }
+
+  auto socket_path = SocketPathFor(root_trimmed);
+  if (!socket_path.ok()) return Fail(socket_path.error().message);
+
+  ServiceEnvironment env;
+  env.root = root_trimmed;
+  env.socket_path = *socket_path;
+  env.version = kGreengrassCompatVersion;
+  env.platform = recipe::DetectPlatform();
+  recipe::ApplyOverride(env.platform, runtime.platform_override);
+  env.runtime = runtime;
+
+  // Processes a crashed predecessor left running would otherwise run twice.
+  lifecycle::ProcessLedger ledger(root_trimmed + "/config/processes");
+  if (int killed = ledger.KillLeftovers(); killed > 0) {
+    (*logs)->Log(logs::Level::kWarn, "Nucleus", "leftover-processes",
+                 "stopped processes left running by a previous run that did not stop cleanly",
+                 {{"count", std::to_string(killed)}});
+  }
+
+  store::ComponentStore store(root_trimmed);
+  Services services(io, env, **logs, tree, &ledger);
+  Deployer deployer(io, *state, tree, services, store, **logs, env);
+
+  const std::string cli_token = RandomToken(32);
+  ipc::IpcServer server(io, [&](const std::string& token) -> std::optional<std::string> {
+    if (token == cli_token) return std::string(kCliPrincipal);
+    return services.ComponentForToken(token);
+  });
+  RegisterCliService(server, deployer, services, tree);
+  auto listening = server.Listen(*socket_path);
+  if (!listening.ok()) return Fail(listening.error().message);
+  auto written = WriteCliIpcInfo(root_trimmed, {*socket_path, cli_token}, runtime.cli_group);
+  if (!written.ok()) return Fail(written.error().message);
+
+  bool stopping = false;
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& error, int signal) {
+        if (error) return;
+        if (!stopping) {
+          stopping = true;
+          (*logs)->Log(logs::Level::kInfo, "Nucleus", "shutdown", "stopping every component",
+                       {{"signal", std::to_string(signal)}});
+          deployer.Shutdown();
+          services.StopAll([&] {
+            ledger.Clear();
+            server.Close();
+            (*logs)->Log(logs::Level::kInfo, "Nucleus", "shutdown-complete", "stopped");
+            (*logs)->Flush();
+            io.stop();
+          });
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  deployer.Recover();
+  const auto ready_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+  (*logs)->Log(logs::Level::kInfo, "Nucleus", "nucleus-start", "lichen " LICHEN_VERSION " started",
+               {{"root", root_trimmed},
+                {"socket", *socket_path},
+                {"startupMicros", std::to_string(ready_us)}});
+  io.run();
+  return 0;
+}
+
+}  // namespace lichen::nucleus

@@ -1,0 +1,45 @@
+// The runtime configuration: the keys of aws.greengrass.Nucleus's configuration that a
+// Greengrass user already writes in config.yaml (--init-config), read from YAML or JSON.
+//
+// Accepted layouts: the nucleus's own (`system: {thingName, rootCaPath}` and
+// `services: {aws.greengrass.Nucleus: {configuration: {...}}}`), or just the
+// configuration map at the top level.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "logs/log.h"
+#include "recipe/source_tree.h"
+
+namespace lichen::nucleus {
+
+using Json = recipe::Json;
+
+struct RuntimeConfig {
+  std::string thing_name;
+  std::string aws_region;
+  std::string root_ca_path;
+  std::optional<std::string> run_with_default_user;  // runWithDefault.posixUser
+  std::string posix_shell = "sh";                    // runWithDefault.posixShell
+  Json platform_override = Json::object();
+  bool interpolate_component_configuration = false;
+  logs::LogConfig logging;
+  std::vector<std::pair<std::string, std::string>> setenv;  // runtime-wide Setenv
+  // Beyond the nucleus: bounds so that no deployment can hang the queue.
+  std::chrono::seconds deployment_timeout{600};  // lichen.deploymentTimeoutSeconds
+  std::chrono::milliseconds stop_grace{5000};    // lichen.stopGraceMs: SIGTERM to SIGKILL
+  std::string cli_group;  // lichen.cliGroup: may read the CLI token besides root
+  Json nucleus_configuration = Json::object();  // everything, as given
+};
+
+// Reads a runtime configuration file. Errors name the file and the key.
+Result<RuntimeConfig> LoadRuntimeConfig(const std::string& path);
+// From already parsed parts (`system` may be null).
+Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& system);
+
+}  // namespace lichen::nucleus

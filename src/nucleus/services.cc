@@ -1,0 +1,474 @@
+#include "nucleus/services.h"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+
+#include "recipe/effective.h"
+#include "recipe/interpolate.h"
+
+extern char** environ;
+
+namespace lichen::nucleus {
+namespace {
+
+namespace fs = std::filesystem;
+using lifecycle::State;
+
+const char* ScriptFor(State state) {
+  switch (state) {
+    case State::kNew:
+      return "Install";
+    case State::kStarting:
+      return "Startup";
+    case State::kStopping:
+      return "Shutdown";
+    case State::kErrored:
+      return "Recover";
+    default:
+      return "Run";
+  }
+}
+
+// The lifecycle key of `kind`, found case-insensitively as recipes may spell it.
+Json StepJson(const Json& lifecycle, std::string_view kind) {
+  if (!lifecycle.is_object()) return Json();
+  for (auto it = lifecycle.begin(); it != lifecycle.end(); ++it) {
+    if (config::KeyEquals(it.key(), kind)) return it.value();
+  }
+  return Json();
+}
+
+bool Stopped(const lifecycle::Component& c) {
+  return c.Settled() && (c.state() == State::kFinished || c.state() == State::kBroken);
+}
+
+}  // namespace
+
+Services::Services(boost::asio::io_context& io, ServiceEnvironment env, logs::Logs& logs,
+                   config::Tree& tree, lifecycle::ProcessLedger* ledger)
+    : io_(io), env_(std::move(env)), logs_(logs), tree_(tree), ledger_(ledger) {}
+
+Services::~Services() { *alive_ = false; }
+
+std::string Services::NewToken() const {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  std::string token;
+  // 248 = 62 * 4: rejecting bytes above it keeps every character equally likely.
+  for (unsigned char b : bytes) {
+    while (b >= 248) {
+      if (getrandom(&b, 1, 0) != 1) b = 0;
+    }
+    token.push_back(kAlphabet[b % 62]);
+  }
+  return token;
+}
+
+Result<lifecycle::ComponentSpec> Services::BuildSpec(
+    const std::string& name, const ServiceDefinition& def, const std::string& svcuid,
+    const std::map<std::string, ServiceDefinition>& all, std::string* install_key,
+    std::string* run_key) {
+  const auto& recipe = def.recipe;
+  const std::string version = recipe.version.ToStringWithBuild();
+  auto configuration_of = [&](const std::string& component, const recipe::Recipe* r) {
+    auto json = tree_.ToJson({"services", component, "configuration"});
+    if (json && json->is_object()) return *json;
+    return r ? r->default_configuration : Json::object();
+  };
+
+  recipe::SpecialiseOptions options;
+  options.platform = env_.platform;
+  options.root = env_.root;
+  options.thing_name = env_.runtime.thing_name;
+  options.configuration = configuration_of(name, &recipe);
+  std::map<std::string, Json> dependency_configs;
+  for (const auto& [dep, type] : def.dependencies) {
+    auto it = all.find(dep);
+    if (it == all.end()) continue;
+    dependency_configs[dep] = configuration_of(dep, &it->second.recipe);
+  }
+  for (const auto& [dep, conf] : dependency_configs) {
+    options.dependencies[dep] =
+        recipe::VariableSource{dep, all.at(dep).recipe.version.ToStringWithBuild(), &conf};
+  }
+  auto effective = recipe::Specialise(recipe, options);
+  if (!effective.ok()) return MakeError(effective.error().message);
+
+  lifecycle::ComponentSpec spec;
+  spec.name = name;
+  spec.lifecycle = effective->lifecycle;
+  spec.shell = env_.runtime.posix_shell;
+  spec.stop_grace = env_.runtime.stop_grace;
+  spec.work_dir = recipe::WorkPath(env_.root, name);
+
+  std::optional<std::string> user = def.run_with_user;
+  if (!user || user->empty()) user = env_.runtime.run_with_default_user;
+  if (user && !user->empty()) {
+    auto run_as = lifecycle::LookupRunAs(*user);
+    if (!run_as.ok()) {
+      return MakeError("cannot run " + name + " as '" + *user + "': " + run_as.error().message);
+    }
+    spec.run_as = *run_as;
+  } else if (::geteuid() == 0) {
+    return MakeError("no user to run " + name +
+                     " as: set runWithDefault.posixUser in the runtime configuration, or "
+                     "deploy with --runWith " +
+                     name + ":posixUser=USER");
+  }
+
+  std::error_code ec;
+  fs::create_directories(spec.work_dir, ec);
+  if (ec) return MakeError(spec.work_dir + ": " + ec.message());
+  if (spec.run_as && ::geteuid() == 0) {
+    if (::chown(spec.work_dir.c_str(), spec.run_as->uid, spec.run_as->gid) != 0) {
+      return MakeError(spec.work_dir + ": cannot give it to " + spec.run_as->user);
+    }
+    fs::permissions(spec.work_dir, fs::perms::owner_all, ec);
+  }
+
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    spec.env.emplace_back(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  auto set = [&spec](const std::string& key, const std::string& value) {
+    for (auto& [k, v] : spec.env) {
+      if (k == key) {
+        v = value;
+        return;
+      }
+    }
+    spec.env.emplace_back(key, value);
+  };
+  if (spec.run_as) {
+    set("HOME", spec.run_as->home);
+    set("USER", spec.run_as->user);
+    set("LOGNAME", spec.run_as->user);
+  }
+  set("SVCUID", svcuid);
+  set("AWS_CONTAINER_AUTHORIZATION_TOKEN", svcuid);
+  set("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT", env_.socket_path);
+  set("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH", env_.socket_path);
+  set("GGC_VERSION", env_.version);
+  if (!env_.runtime.aws_region.empty()) {
+    set("AWS_REGION", env_.runtime.aws_region);
+    set("AWS_DEFAULT_REGION", env_.runtime.aws_region);
+  }
+  if (!env_.runtime.thing_name.empty()) set("AWS_IOT_THING_NAME", env_.runtime.thing_name);
+  if (!env_.runtime.root_ca_path.empty()) set("GG_ROOT_CA_PATH", env_.runtime.root_ca_path);
+  for (const auto& [k, v] : env_.runtime.setenv) set(k, v);
+
+  *install_key = version + "|" + (user ? *user : "") + "|" +
+                 StepJson(effective->lifecycle_json, "install").dump();
+  Json env_json = Json::array();
+  for (const auto& [k, v] : spec.env) {
+    if (k != "SVCUID" && k != "AWS_CONTAINER_AUTHORIZATION_TOKEN") env_json.push_back(k + "=" + v);
+  }
+  *run_key = effective->lifecycle_json.dump() + "|" + env_json.dump();
+  return spec;
+}
+
+std::map<std::string, std::string> Services::Apply(
+    const std::map<std::string, ServiceDefinition>& desired,
+    const std::set<std::string>& redeploy) {
+  std::map<std::string, std::string> problems;
+  for (auto it = services_.begin(); it != services_.end();) {
+    if (desired.count(it->first)) {
+      ++it;
+      continue;
+    }
+    logs_.Log(logs::Level::kInfo, "Services", "service-remove", "removing a component",
+              {{"serviceName", it->first}});
+    auto node = services_.extract(it++);
+    auto& m = removing_.insert(std::move(node)).position->second;
+    m.stop_requested = true;
+    if (m.component) m.component->Stop();
+  }
+  for (const auto& [name, def] : desired) {
+    auto found = services_.find(name);
+    std::string install_key, run_key;
+    const std::string svcuid = found != services_.end() ? found->second.svcuid : NewToken();
+    auto spec = BuildSpec(name, def, svcuid, desired, &install_key, &run_key);
+    if (!spec.ok()) {
+      problems[name] = spec.error().message;
+      logs_.Log(logs::Level::kError, "Services", "service-spec-error", spec.error().message,
+                {{"serviceName", name}});
+      continue;
+    }
+    if (found == services_.end()) {
+      Managed m;
+      m.definition = def;
+      m.svcuid = svcuid;
+      m.install_key = install_key;
+      m.run_key = run_key;
+      m.component = std::make_unique<lifecycle::Component>(
+          io_, std::move(*spec), *this, [this, name = name] { return DependenciesReady(name); });
+      auto& placed = services_.emplace(name, std::move(m)).first->second;
+      placed.component->Start();
+      continue;
+    }
+    Managed& m = found->second;
+    m.definition = def;
+    const bool reinstall = install_key != m.install_key;
+    const bool restart = run_key != m.run_key;
+    m.install_key = install_key;
+    m.run_key = run_key;
+    if (!m.component) continue;
+    if (reinstall) {
+      m.stop_requested = false;
+      m.component->UpdateSpec(std::move(*spec));
+      m.component->Reinstall();
+    } else if (restart) {
+      m.stop_requested = false;
+      m.component->UpdateSpec(std::move(*spec));
+      if (m.component->state() == State::kBroken) {
+        m.component->Reinstall();
+      } else {
+        m.component->Restart();
+      }
+    } else if (redeploy.count(name)) {
+      if (m.component->state() == State::kBroken) {
+        m.component->Reinstall();
+      } else if (m.stop_requested) {
+        m.stop_requested = false;
+        m.component->Start();
+      }
+    }
+  }
+  for (auto& [name, m] : services_) {
+    if (m.component) m.component->DependenciesChanged();
+  }
+  Notify();
+  return problems;
+}
+
+bool Services::DependenciesReady(const std::string& name) const {
+  auto it = services_.find(name);
+  if (it == services_.end()) return true;
+  for (const auto& [dep, type] : it->second.definition.dependencies) {
+    if (type != deploy::DependencyType::kHard) continue;
+    auto d = services_.find(dep);
+    if (d == services_.end() || !d->second.component) continue;  // built in: always there
+    auto s = d->second.component->state();
+    if (s != State::kRunning && s != State::kFinished) return false;
+  }
+  return true;
+}
+
+bool Services::BlockedByBroken(const std::string& name) const {
+  auto it = services_.find(name);
+  if (it == services_.end() || !it->second.component) return false;
+  if (it->second.component->state() != State::kInstalled) return false;
+  for (const auto& [dep, type] : it->second.definition.dependencies) {
+    if (type != deploy::DependencyType::kHard) continue;
+    auto d = services_.find(dep);
+    if (d != services_.end() && d->second.component &&
+        (d->second.component->state() == State::kBroken || BlockedByBroken(dep))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<Services::Info> Services::List() const {
+  std::vector<Info> out;
+  for (const auto& [name, m] : services_) {
+    if (!m.component) continue;
+    out.push_back({name, m.definition.recipe.version.ToStringWithBuild(), m.component->state(),
+                   m.component->Settled()});
+  }
+  return out;
+}
+
+std::optional<Services::Info> Services::Find(const std::string& name) const {
+  auto it = services_.find(name);
+  if (it == services_.end() || !it->second.component) return std::nullopt;
+  const auto& m = it->second;
+  return Info{name, m.definition.recipe.version.ToStringWithBuild(), m.component->state(),
+              m.component->Settled()};
+}
+
+bool Services::Restart(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end() || !it->second.component || stopping_all_) return false;
+  auto& m = it->second;
+  m.stop_requested = false;
+  // A restart asked for by a person is a fresh start, BROKEN included.
+  if (m.component->state() == State::kBroken) {
+    m.component->Reinstall();
+  } else if (m.component->state() == State::kFinished ||
+             m.component->state() == State::kInstalled) {
+    m.component->Start();
+  } else {
+    m.component->Restart();
+  }
+  return true;
+}
+
+bool Services::Stop(const std::string& name) {
+  auto it = services_.find(name);
+  if (it == services_.end() || !it->second.component) return false;
+  it->second.stop_requested = true;
+  it->second.component->Stop();
+  return true;
+}
+
+bool Services::ReportState(const std::string& name, State state) {
+  auto it = services_.find(name);
+  if (it == services_.end() || !it->second.component) return false;
+  return it->second.component->ReportState(state);
+}
+
+std::optional<std::string> Services::ComponentForToken(const std::string& token) const {
+  if (token.empty()) return std::nullopt;
+  for (const auto& [name, m] : services_) {
+    if (m.svcuid == token) return name;
+  }
+  return std::nullopt;
+}
+
+void Services::StopAll(std::function<void()> done) {
+  stopping_all_ = true;
+  stop_all_done_ = std::move(done);
+  // Every Shutdown step has its own timeout and every kill its grace period; this bound
+  // only guards against a bug leaving the runtime unable to exit.
+  stop_all_timer_ = std::make_unique<boost::asio::steady_timer>(io_, std::chrono::seconds(120));
+  stop_all_timer_->async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || !stop_all_done_) return;
+    logs_.Log(logs::Level::kError, "Services", "shutdown-timeout",
+              "components did not stop in time; killing what is left");
+    services_.clear();  // destroying a Component kills its process groups
+    removing_.clear();
+    auto finished = std::move(stop_all_done_);
+    stop_all_done_ = nullptr;
+    finished();
+  });
+  PumpStopAll();
+}
+
+void Services::PumpStopAll() {
+  if (!stopping_all_ || !stop_all_done_) return;
+  bool all_stopped = true;
+  for (auto& [name, m] : services_) {
+    if (!m.component) continue;
+    if (m.stop_requested && Stopped(*m.component)) continue;
+    all_stopped = false;
+    if (m.stop_requested) continue;
+    // Dependents stop before what they depend on.
+    bool dependents_stopped = true;
+    for (const auto& [other, om] : services_) {
+      if (other == name || !om.component || !om.definition.dependencies.count(name)) continue;
+      if (!(om.stop_requested && Stopped(*om.component))) dependents_stopped = false;
+    }
+    if (dependents_stopped) {
+      m.stop_requested = true;
+      m.component->Stop();
+    }
+  }
+  for (auto& [name, m] : removing_) {
+    if (m.component && !Stopped(*m.component)) all_stopped = false;
+  }
+  if (all_stopped) {
+    stop_all_timer_.reset();
+    auto done = std::move(stop_all_done_);
+    stop_all_done_ = nullptr;
+    boost::asio::post(io_, std::move(done));
+  }
+}
+
+void Services::ReapRemoved() {
+  for (auto it = removing_.begin(); it != removing_.end();) {
+    if (!it->second.component || Stopped(*it->second.component)) {
+      logs_.CloseComponentLog(it->first);
+      it = removing_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Services::Notify() {
+  boost::asio::post(io_, [this, alive = alive_] {
+    if (!*alive) return;
+    ReapRemoved();
+    if (on_change_) on_change_();
+  });
+}
+
+void Services::OnStateChange(lifecycle::Component& c, State from, State to,
+                             const std::string& reason) {
+  const std::string& name = c.name();
+  logs::Event event;
+  event.level =
+      (to == State::kErrored || to == State::kBroken) ? logs::Level::kWarn : logs::Level::kInfo;
+  event.logger = "GenericExternalService";
+  event.event_type = "service-set-state";
+  event.message = reason;
+  const logs::KeyValue contexts[] = {{"serviceName", name},
+                                     {"currentState", lifecycle::ToString(from)},
+                                     {"newState", lifecycle::ToString(to)}};
+  event.contexts = contexts;
+  logs_.Log(event);
+  logs_.LogComponent(name, event);
+
+  if (!stopping_all_) {
+    for (auto& [other, m] : services_) {
+      if (!m.component || other == name) continue;
+      auto dep = m.definition.dependencies.find(name);
+      if (dep == m.definition.dependencies.end() || dep->second != deploy::DependencyType::kHard) {
+        continue;
+      }
+      if (to == State::kRunning || to == State::kFinished) {
+        m.component->DependenciesChanged();
+      } else if ((to == State::kErrored || to == State::kBroken ||
+                  (from == State::kStopping && to == State::kInstalled)) &&
+                 (m.component->state() == State::kRunning ||
+                  m.component->state() == State::kStarting)) {
+        // A HARD dependency went down: its dependents restart and wait for it.
+        m.component->Restart();
+      }
+    }
+  }
+  if (stopping_all_)
+    boost::asio::post(io_, [this, alive = alive_] {
+      if (*alive) PumpStopAll();
+    });
+  Notify();
+}
+
+void Services::OnOutput(lifecycle::Component& c, lifecycle::OutputStream stream,
+                        std::string_view line) {
+  const std::string script = logs::ScriptName(c.name(), ScriptFor(c.state()));
+  logs_.ComponentOutput({c.name(), script, lifecycle::ToString(c.state())},
+                        stream == lifecycle::OutputStream::kStdout ? logs::OutputStream::kStdout
+                                                                   : logs::OutputStream::kStderr,
+                        line);
+}
+
+void Services::OnEvent(lifecycle::Component& c, const std::string& message) {
+  logs::Event event;
+  event.level = logs::Level::kInfo;
+  event.logger = "GenericExternalService";
+  event.event_type = "lifecycle";
+  event.message = message;
+  const logs::KeyValue contexts[] = {{"serviceName", c.name()},
+                                     {"currentState", lifecycle::ToString(c.state())}};
+  event.contexts = contexts;
+  logs_.LogComponent(c.name(), event);
+}
+
+void Services::OnProcessStarted(lifecycle::Component&, pid_t pgid) {
+  if (ledger_) ledger_->Record(pgid);
+}
+
+}  // namespace lichen::nucleus

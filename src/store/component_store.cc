@@ -1,0 +1,205 @@
+#include "store/component_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "recipe/artifact_uri.h"
+#include "recipe/interpolate.h"
+#include "recipe/loader.h"
+
+namespace lichen::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Extension(const std::string& path) {
+  auto ext = fs::path(path).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".json" ? "json" : "yaml";
+}
+
+// Writes `data` to `path` through a temp file and rename, with the data synced first.
+Result<void> WriteFileAtomically(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return MakeError(tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return MakeError(tmp + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return MakeError(tmp + ": " + std::strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return MakeError(path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+}  // namespace
+
+ComponentStore::ComponentStore(std::string root) : root_(std::move(root)) {}
+
+std::string ComponentStore::recipe_dir() const { return root_ + "/packages/recipes"; }
+
+Result<void> ComponentStore::PutRecipeFile(const std::string& source_path,
+                                           const recipe::Recipe& recipe) {
+  std::ifstream in(source_path, std::ios::binary);
+  if (!in) return MakeError(source_path + ": cannot read");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::error_code ec;
+  fs::create_directories(recipe_dir(), ec);
+  if (ec) return MakeError(recipe_dir() + ": " + ec.message());
+  const std::string base =
+      recipe_dir() + "/" + recipe.name + "-" + recipe.version.ToStringWithBuild();
+  const std::string ext = Extension(source_path);
+  // One file per version: drop a copy in the other format.
+  fs::remove(base + (ext == "json" ? ".recipe.yaml" : ".recipe.json"), ec);
+  return WriteFileAtomically(base + ".recipe." + ext, buf.str());
+}
+
+Result<recipe::Recipe> ComponentStore::LoadRecipe(const std::string& name,
+                                                  const std::string& version) const {
+  const std::string base = recipe_dir() + "/" + name + "-" + version;
+  for (const char* ext : {".recipe.json", ".recipe.yaml"}) {
+    std::error_code ec;
+    if (!fs::exists(base + ext, ec)) continue;
+    auto loaded = recipe::LoadRecipeFile(base + ext);
+    if (!loaded.recipe) {
+      std::string why = "not a valid recipe";
+      for (const auto& d : loaded.diagnostics) {
+        if (d.severity == recipe::Severity::kError) {
+          why = d.path + ": " + d.message;
+          break;
+        }
+      }
+      return MakeError("RECIPE_PARSE_ERROR", base + ext + ": " + why);
+    }
+    return std::move(*loaded.recipe);
+  }
+  return MakeError("RECIPE_NOT_FOUND",
+                   "no recipe of " + name + " " + version + " in the store (" + recipe_dir() + ")");
+}
+
+std::vector<StoredVersion> ComponentStore::List() const {
+  std::vector<StoredVersion> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(recipe_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+    auto loaded = recipe::LoadRecipeFile(it->path().string());
+    if (loaded.recipe) {
+      out.push_back({loaded.recipe->name, loaded.recipe->version.ToStringWithBuild()});
+    }
+  }
+  return out;
+}
+
+std::vector<recipe::Recipe> ComponentStore::LoadAll(std::vector<std::string>* problems) const {
+  std::vector<recipe::Recipe> out;
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (fs::directory_iterator it(recipe_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+    if (recipe::IsRecipeFileName(it->path().filename().string())) {
+      files.push_back(it->path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    auto loaded = recipe::LoadRecipeFile(file);
+    if (loaded.recipe) {
+      out.push_back(std::move(*loaded.recipe));
+    } else if (problems) {
+      problems->push_back(file + ": not a valid recipe");
+    }
+  }
+  return out;
+}
+
+Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
+                                              const std::vector<recipe::Artifact>& artifacts,
+                                              const std::string& artifact_dir,
+                                              const std::optional<artifact::Owner>& owner) const {
+  const std::string version = recipe.version.ToStringWithBuild();
+  const std::string dest = recipe::ArtifactPath(root_, recipe.name, version);
+  const std::string unarchived = recipe::DecompressedPath(root_, recipe.name, version);
+  std::error_code ec;
+  fs::create_directories(dest, ec);
+  if (ec) return MakeError("IO_ERROR", dest + ": " + ec.message());
+  for (const auto& a : artifacts) {
+    if (a.scheme == "docker") {
+      return MakeError("DOCKER_ARTIFACTS_NOT_SUPPORTED",
+                       recipe.name + " " + version + ": artifact " + a.uri +
+                           ": docker: artifacts are not supported by this Lichen build yet");
+    }
+    const std::string file = recipe::ArtifactFileName(a.uri);
+    const std::string stored = dest + "/" + file;
+    bool have = false;
+    if (fs::exists(stored, ec)) {
+      // Kept from an earlier deployment: good if it still matches its digest (no digest
+      // means the recipe trusts the copy, as the nucleus does for local artifacts).
+      have = artifact::VerifyDigest(stored, a).ok();
+    }
+    const bool local_copy_exists =
+        !artifact_dir.empty() &&
+        fs::exists(artifact_dir + "/" + recipe.name + "/" + version + "/" + file, ec);
+    if (local_copy_exists) {
+      auto copied = artifact::CopyLocalArtifact(artifact_dir, recipe.name, version, a, dest);
+      if (!copied.ok()) return copied.error();
+    } else if (!have) {
+      if (a.scheme == "s3") {
+        return MakeError("S3_ARTIFACTS_NOT_SUPPORTED",
+                         recipe.name + " " + version + ": artifact " + a.uri +
+                             " is not in the artifact folder and s3: downloads are not "
+                             "supported by this Lichen build yet");
+      }
+      return MakeError("LOCAL_ARTIFACT_NOT_FOUND",
+                       recipe.name + " " + version + ": artifact " + a.uri + " not found at " +
+                           (artifact_dir.empty()
+                                ? std::string("(no --artifactDir given)")
+                                : artifact_dir + "/" + recipe.name + "/" + version + "/" + file));
+    }
+    if (a.unarchive == recipe::Unarchive::kZip) {
+      const std::string into = artifact::UnarchiveDir(unarchived, file);
+      fs::remove_all(into, ec);
+      auto unzipped = artifact::UnarchiveZip(stored, into);
+      if (!unzipped.ok()) return unzipped.error();
+      // Unarchived files get the same permission as their archive, as the nucleus does.
+      for (fs::recursive_directory_iterator it(into, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->is_regular_file()) {
+          auto applied = artifact::ApplyPermission(it->path().string(), a.permission, owner);
+          if (!applied.ok()) return applied.error();
+        }
+      }
+    }
+    auto applied = artifact::ApplyPermission(stored, a.permission, owner);
+    if (!applied.ok()) return applied.error();
+  }
+  return {};
+}
+
+void ComponentStore::RemoveAllExcept(const std::vector<StoredVersion>& keep) const {
+  std::set<std::pair<std::string, std::string>> kept;
+  for (const auto& k : keep) kept.insert({k.name, k.version});
+  std::error_code ec;
+  for (const auto& v : List()) {
+    if (kept.count({v.name, v.version})) continue;
+    fs::remove(recipe_dir() + "/" + v.name + "-" + v.version + ".recipe.json", ec);
+    fs::remove(recipe_dir() + "/" + v.name + "-" + v.version + ".recipe.yaml", ec);
+    fs::remove_all(recipe::ArtifactPath(root_, v.name, v.version), ec);
+    fs::remove_all(recipe::DecompressedPath(root_, v.name, v.version), ec);
+  }
+}
+
+}  // namespace lichen::store

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libsqlite3-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev libboost-dev
+  python3 procps                         # test fixtures (zip files), ps/pgrep
 )
 # Node.js runs the reference oracles and SDK clients; keep an existing install.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -36,3 +37,9 @@ for dir in tools/*/; do
     cp "$dir/package-lock.json" "$stamp"
   fi
 done
+
+# The user components run as by default, as the Greengrass installer creates it with
+# --component-default-user ggc_user:ggc_group.
+getent group ggc_group >/dev/null || groupadd --system ggc_group
+getent passwd ggc_user >/dev/null ||
+  useradd --system --gid ggc_group --no-create-home --shell /usr/sbin/nologin ggc_user

@@ -69,7 +69,9 @@ Component::Component(boost::asio::io_context& io, ComponentSpec spec, ComponentO
       step_timer_(io),
       main_timer_(io),
       retry_timer_(io),
-      kill_timer_(io) {}
+      kill_timer_(io) {
+  bootstrap_pending_ = spec_.bootstrap;
+}
 
 Component::~Component() {
   *alive_ = false;
@@ -141,6 +143,7 @@ void Component::Reinstall() {
 void Component::UpdateSpec(ComponentSpec spec) {
   spec.name = spec_.name;
   spec_ = std::move(spec);
+  if (spec_.bootstrap) bootstrap_pending_ = true;
 }
 
 void Component::DependenciesChanged() {
@@ -170,6 +173,35 @@ void Component::Advance() {
       if (desired_ == Desired::kNone) return;
       if (desired_ == Desired::kNew) desired_ = Desired::kRunning;
       busy_ = true;
+      if (bootstrap_pending_) {
+        RunStep(StepKind::kBootstrap, [this](StepOutcome outcome, int code) {
+          busy_ = false;
+          // 100 and 101 ask the Java nucleus to restart itself or the device so that a
+          // new JVM or kernel module takes effect; Lichen needs neither and goes on.
+          if (outcome == StepOutcome::kFailed && (code == 100 || code == 101)) {
+            observer_.OnEvent(*this, std::string("Bootstrap asked for a restart of the ") +
+                                         (code == 100 ? "runtime" : "device") + " (exit code " +
+                                         std::to_string(code) +
+                                         "); Lichen needs none and carries on");
+            outcome = StepOutcome::kOk;
+          }
+          switch (outcome) {
+            case StepOutcome::kOk:
+            case StepOutcome::kSkipped:
+            case StepOutcome::kAbsent:
+              bootstrap_pending_ = false;
+              Advance();
+              return;
+            case StepOutcome::kTimedOut:
+              EnterErrored("Bootstrap timed out");
+              return;
+            default:
+              EnterErrored("Bootstrap failed (exit code " + std::to_string(code) + ")");
+              return;
+          }
+        });
+        return;
+      }
       RunStep(StepKind::kInstall, [this](StepOutcome outcome, int code) {
         busy_ = false;
         switch (outcome) {

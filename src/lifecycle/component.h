@@ -44,6 +44,9 @@ struct ComponentSpec {
   std::string work_dir;
   std::optional<RunAs> run_as;      // the component's user; unset = the runtime's own
   std::optional<RunAs> privileged;  // for RequiresPrivilege steps; unset = the runtime's own
+  // Run the Bootstrap step before the next Install: the nucleus does so when a
+  // component is new, or its version or Bootstrap step changed.
+  bool bootstrap = false;
   std::chrono::seconds error_reset_time{3600};
   std::chrono::milliseconds stop_grace{5000};  // SIGTERM to SIGKILL
   Backoff backoff;
@@ -126,6 +129,7 @@ class Component {
   State errored_from_ = State::kNew;
   Desired desired_ = Desired::kNone;
   bool restart_after_stop_ = false;
+  bool bootstrap_pending_ = false;
   uint64_t generation_ = 0;  // bumped whenever a new attempt begins
   bool busy_ = false;        // a step of the current state is in flight
 

@@ -108,6 +108,36 @@ TEST_F(ComponentTest, RunComponentGoesThroughEveryStateToFinished) {
   EXPECT_EQ(rec_.lines, (std::vector<std::string>{"installing", "running"}));
 }
 
+TEST_F(ComponentTest, BootstrapRunsBeforeInstallOnlyWhenAsked) {
+  spec_override_ = [](ComponentSpec& s) { s.bootstrap = true; };
+  auto& c = Make(R"({"Bootstrap": "echo bootstrapping", "Install": "echo installing",
+                     "Run": "echo running"})");
+  c.Start();
+  ASSERT_TRUE(Reaches(State::kFinished));
+  EXPECT_EQ(rec_.lines, (std::vector<std::string>{"bootstrapping", "installing", "running"}));
+  // A restart is not a new deployment: Bootstrap does not run again.
+  rec_.lines.clear();
+  c.Start();
+  ASSERT_TRUE(RunUntil([&] { return rec_.lines.size() >= 1 && c.state() == State::kFinished; }));
+  EXPECT_EQ(rec_.lines, (std::vector<std::string>{"running"}));
+}
+
+TEST_F(ComponentTest, BootstrapAskingForARestartCarriesOnAndAFailureErrors) {
+  spec_override_ = [](ComponentSpec& s) { s.bootstrap = true; };
+  auto& c = Make(R"({"Bootstrap": "exit 100", "Run": "echo running"})");
+  c.Start();
+  ASSERT_TRUE(Reaches(State::kFinished));
+  EXPECT_EQ(rec_.lines, (std::vector<std::string>{"running"}));
+
+  component_.reset();
+  rec_ = Recorder{};
+  auto& failing = Make(R"({"Bootstrap": "exit 7", "Run": "echo running"})");
+  failing.Start();
+  ASSERT_TRUE(Passed(State::kErrored, "Bootstrap failed (exit code 7)"));
+  ASSERT_TRUE(Reaches(State::kBroken));
+  EXPECT_TRUE(rec_.lines.empty());
+}
+
 TEST_F(ComponentTest, StartupComponentRunsUntilStoppedAndShutdownRuns) {
   auto& c = Make(R"({"Startup": "echo started > started.txt",
                      "Shutdown": "echo bye > shutdown.txt"})");

@@ -95,7 +95,12 @@ ProcessLedger::~ProcessLedger() {
 
 int ProcessLedger::KillLeftovers() {
   int killed = 0;
-  auto members = LiveMembers(ReadEntries(path_, boot_id_));
+  auto entries = ReadEntries(path_, boot_id_);
+  if (entries.empty()) {  // the usual case after a clean stop: no /proc scan needed
+    Clear();
+    return 0;
+  }
+  auto members = LiveMembers(entries);
   for (const auto& [pgid, pids] : members) {
     for (pid_t pid : pids) {
       if (::kill(pid, SIGKILL) == 0) ++killed;

@@ -548,7 +548,9 @@ void Deployer::OnPrepared(Result<Plan> plan) {
 }
 
 void Deployer::Apply(Plan plan) {
-  const int64_t ts = NowMs();
+  // Newer wins in the tree: a clock that stepped back must not make this update stale.
+  const config::Node* top = tree_.Find({});
+  const int64_t ts = std::max(NowMs(), top ? top->modtime() + 1 : int64_t{0});
   // Compute every configuration first: a bad RESET pointer must change nothing.
   std::map<std::string, Json> configs;
   for (const auto& [name, def] : plan.services) {

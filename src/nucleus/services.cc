@@ -76,7 +76,7 @@ std::string Services::NewToken() const {
 Result<lifecycle::ComponentSpec> Services::BuildSpec(
     const std::string& name, const ServiceDefinition& def, const std::string& svcuid,
     const std::map<std::string, ServiceDefinition>& all, std::string* install_key,
-    std::string* run_key) {
+    std::string* run_key, std::string* bootstrap_key) {
   const auto& recipe = def.recipe;
   const std::string version = recipe.version.ToStringWithBuild();
   auto configuration_of = [&](const std::string& component, const recipe::Recipe* r) {
@@ -90,6 +90,16 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
   options.root = env_.root;
   options.thing_name = env_.runtime.thing_name;
   options.configuration = configuration_of(name, &recipe);
+  if (env_.runtime.interpolate_component_configuration) {
+    // Off by default, as in the nucleus: configuration values may hold text that only
+    // looks like a variable.
+    recipe::InterpolationContext ctx;
+    ctx.root = env_.root;
+    ctx.thing_name = env_.runtime.thing_name;
+    ctx.self = recipe::VariableSource{name, recipe.version.ToStringWithBuild(), nullptr};
+    std::vector<std::string> ignored;
+    options.configuration = recipe::InterpolateTree(*options.configuration, ctx, &ignored);
+  }
   std::map<std::string, Json> dependency_configs;
   for (const auto& [dep, type] : def.dependencies) {
     auto it = all.find(dep);
@@ -169,7 +179,12 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
   for (const auto& [k, v] : env_.runtime.setenv) set(k, v);
 
   *install_key = version + "|" + (user ? *user : "") + "|" +
-                 StepJson(effective->lifecycle_json, "install").dump();
+                 StepJson(effective->lifecycle_json, "install").dump() + "|" +
+                 StepJson(effective->lifecycle_json, "bootstrap").dump();
+  // Bootstrap runs for a new component and when its version or Bootstrap step changes
+  // (the caller compares keys); empty when there is no Bootstrap step.
+  const Json bootstrap = StepJson(effective->lifecycle_json, "bootstrap");
+  *bootstrap_key = bootstrap.is_null() ? std::string() : version + "|" + bootstrap.dump();
   Json env_json = Json::array();
   for (const auto& [k, v] : spec.env) {
     if (k != "SVCUID" && k != "AWS_CONTAINER_AUTHORIZATION_TOKEN") env_json.push_back(k + "=" + v);
@@ -196,9 +211,9 @@ std::map<std::string, std::string> Services::Apply(
   }
   for (const auto& [name, def] : desired) {
     auto found = services_.find(name);
-    std::string install_key, run_key;
+    std::string install_key, run_key, bootstrap_key;
     const std::string svcuid = found != services_.end() ? found->second.svcuid : NewToken();
-    auto spec = BuildSpec(name, def, svcuid, desired, &install_key, &run_key);
+    auto spec = BuildSpec(name, def, svcuid, desired, &install_key, &run_key, &bootstrap_key);
     if (!spec.ok()) {
       problems[name] = spec.error().message;
       logs_.Log(logs::Level::kError, "Services", "service-spec-error", spec.error().message,
@@ -211,6 +226,8 @@ std::map<std::string, std::string> Services::Apply(
       m.svcuid = svcuid;
       m.install_key = install_key;
       m.run_key = run_key;
+      m.bootstrap_key = bootstrap_key;
+      spec->bootstrap = !bootstrap_key.empty() && redeploy.count(name) > 0;
       m.component = std::make_unique<lifecycle::Component>(
           io_, std::move(*spec), *this, [this, name = name] { return DependenciesReady(name); });
       auto& placed = services_.emplace(name, std::move(m)).first->second;
@@ -221,8 +238,11 @@ std::map<std::string, std::string> Services::Apply(
     m.definition = def;
     const bool reinstall = install_key != m.install_key;
     const bool restart = run_key != m.run_key;
+    spec->bootstrap =
+        !bootstrap_key.empty() && bootstrap_key != m.bootstrap_key && redeploy.count(name) > 0;
     m.install_key = install_key;
     m.run_key = run_key;
+    m.bootstrap_key = bootstrap_key;
     if (!m.component) continue;
     if (reinstall) {
       m.stop_requested = false;

@@ -94,8 +94,9 @@ class Services : public lifecycle::ComponentObserver {
   struct Managed {
     ServiceDefinition definition;
     std::string svcuid;
-    std::string install_key;  // version, user and Install step: a change reinstalls
-    std::string run_key;      // the rest of the spec: a change restarts
+    std::string install_key;    // version, user and Install step: a change reinstalls
+    std::string run_key;        // the rest of the spec: a change restarts
+    std::string bootstrap_key;  // version and Bootstrap step: a change runs Bootstrap again
     std::unique_ptr<lifecycle::Component> component;
     bool stop_requested = false;
   };
@@ -104,7 +105,8 @@ class Services : public lifecycle::ComponentObserver {
   Result<lifecycle::ComponentSpec> BuildSpec(const std::string& name, const ServiceDefinition& def,
                                              const std::string& svcuid,
                                              const std::map<std::string, ServiceDefinition>& all,
-                                             std::string* install_key, std::string* run_key);
+                                             std::string* install_key, std::string* run_key,
+                                             std::string* bootstrap_key);
   bool DependenciesReady(const std::string& name) const;
   void Notify();
   void PumpStopAll();

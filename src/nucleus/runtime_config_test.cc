@@ -1,0 +1,110 @@
+#include "nucleus/runtime_config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace lichen::nucleus {
+namespace {
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("lichen-rc-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(RuntimeConfig, ReadsTheNucleusConfigYamlLayout) {
+  auto path = WriteFile("full.yaml", R"(
+system:
+  thingName: "MyThing"
+  rootCaPath: "/greengrass/v2/AmazonRootCA1.pem"
+services:
+  aws.greengrass.Nucleus:
+    componentType: NUCLEUS
+    configuration:
+      awsRegion: "eu-west-1"
+      runWithDefault:
+        posixUser: "ggc_user:ggc_group"
+        posixShell: "bash"
+      platformOverride:
+        architecture.detail: "armv7l"
+      interpolateComponentConfiguration: "true"
+      logging:
+        level: "DEBUG"
+        format: "JSON"
+        fileSizeKB: 2048
+        totalLogsSizeKB: 4096
+      setenv:
+        HTTP_PROXY: "http://proxy:3128"
+      lichen:
+        deploymentTimeoutSeconds: 42
+        stopGraceMs: 250
+)");
+  auto config = LoadRuntimeConfig(path);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->thing_name, "MyThing");
+  EXPECT_EQ(config->root_ca_path, "/greengrass/v2/AmazonRootCA1.pem");
+  EXPECT_EQ(config->aws_region, "eu-west-1");
+  EXPECT_EQ(config->run_with_default_user, "ggc_user:ggc_group");
+  EXPECT_EQ(config->posix_shell, "bash");
+  EXPECT_EQ(config->platform_override["architecture.detail"], "armv7l");
+  EXPECT_TRUE(config->interpolate_component_configuration);
+  EXPECT_EQ(config->logging.level, logs::Level::kDebug);
+  EXPECT_EQ(config->logging.format, logs::Format::kJson);
+  EXPECT_EQ(config->logging.file_size_kb, 2048u);
+  EXPECT_EQ(config->logging.total_logs_size_kb, 4096u);
+  ASSERT_EQ(config->setenv.size(), 1u);
+  EXPECT_EQ(config->setenv[0].first, "HTTP_PROXY");
+  EXPECT_EQ(config->deployment_timeout, std::chrono::seconds(42));
+  EXPECT_EQ(config->stop_grace, std::chrono::milliseconds(250));
+  std::filesystem::remove(path);
+}
+
+TEST(RuntimeConfig, AcceptsTheConfigurationMapAloneAndKeysInAnyCase) {
+  auto path = WriteFile("flat.json",
+                        R"({"AWSREGION": "us-west-2", "RunWithDefault": {"PosixUser": "nobody"}})");
+  auto config = LoadRuntimeConfig(path);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->aws_region, "us-west-2");
+  EXPECT_EQ(config->run_with_default_user, "nobody");
+  EXPECT_EQ(config->logging.level, logs::Level::kInfo);  // the nucleus's default
+  std::filesystem::remove(path);
+}
+
+TEST(RuntimeConfig, ErrorsNameTheFileAndTheKey) {
+  struct Case {
+    const char* text;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"logging: {level: LOUD}", "logging.level"},
+      {"logging: {fileSizeKB: -3}", "logging.fileSizeKB"},
+      {"runWithDefault: [a, b]", "runWithDefault"},
+      {"interpolateComponentConfiguration: maybe", "interpolateComponentConfiguration"},
+      {"lichen: {deploymentTimeoutSeconds: 0}", "lichen.deploymentTimeoutSeconds"},
+      {"setenv: {A: {b: c}}", "setenv.A"},
+      {"awsRegion: [1]", "awsRegion"},
+      {"{unclosed", "bad.yaml"},
+  };
+  for (const auto& c : cases) {
+    auto path = WriteFile("bad.yaml", c.text);
+    auto config = LoadRuntimeConfig(path);
+    ASSERT_FALSE(config.ok()) << c.text;
+    EXPECT_NE(config.error().message.find(c.expected), std::string::npos)
+        << c.text << " -> " << config.error().message;
+    EXPECT_NE(config.error().message.find(path), std::string::npos) << config.error().message;
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(RuntimeConfig, AMissingFileIsAnError) {
+  auto config = LoadRuntimeConfig("/nonexistent/lichen/config.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("/nonexistent/lichen/config.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lichen::nucleus

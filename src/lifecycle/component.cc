@@ -260,6 +260,7 @@ ProcessSpec Component::MakeProcessSpec(const recipe::Step& step) const {
   for (const auto& [k, v] : spec_.lifecycle.setenv) SetEnv(p.env, k, v);
   for (const auto& [k, v] : step.setenv) SetEnv(p.env, k, v);
   p.run_as = step.requires_privilege ? spec_.privileged : spec_.run_as;
+  p.cgroup_parent = spec_.cgroup;
   return p;
 }
 

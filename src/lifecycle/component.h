@@ -42,6 +42,7 @@ struct ComponentSpec {
   std::vector<std::pair<std::string, std::string>> env;
   std::string shell = "sh";
   std::string work_dir;
+  std::string cgroup;               // cgroup v2 folder its processes go below; empty = groups only
   std::optional<RunAs> run_as;      // the component's user; unset = the runtime's own
   std::optional<RunAs> privileged;  // for RequiresPrivilege steps; unset = the runtime's own
   // Run the Bootstrap step before the next Install: the nucleus does so when a

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "lifecycle/cgroup.h"
 #include "lifecycle/child_reaper.h"
 
 namespace lichen::lifecycle {
@@ -168,12 +169,34 @@ Result<std::unique_ptr<Process>> Process::Start(asio::io_context& io, const Proc
   }
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 
+  // The child joins its own cgroup before exec (while it may still write there).
+  std::string cgroup;
+  std::string cgroup_procs;
+  if (!spec.cgroup_parent.empty()) {
+    static uint64_t counter = 0;
+    cgroup =
+        spec.cgroup_parent + "/p" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    if (MakeCgroup(cgroup)) {
+      cgroup_procs = cgroup + "/cgroup.procs";
+    } else {
+      cgroup.clear();
+    }
+  }
+
   // The SIGCHLD handler must exist before the child can exit, or that exit is missed.
   ChildReaper& reaper = ReaperFor(io);
   const pid_t pid = ::fork();
   if (pid == 0) {
     // Child.
     ::setpgid(0, 0);
+    if (!cgroup_procs.empty()) {
+      int cg = ::open(cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (cg >= 0) {
+        ssize_t ignored_write = ::write(cg, "0", 1);
+        (void)ignored_write;
+        ::close(cg);
+      }
+    }
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -209,6 +232,7 @@ Result<std::unique_ptr<Process>> Process::Start(asio::io_context& io, const Proc
   ::close(exec_pipe[1]);
   if (pid < 0) {
     for (int fd : {out_pipe[0], err_pipe[0], exec_pipe[0]}) ::close(fd);
+    if (!cgroup.empty()) RemoveCgroup(cgroup);
     return MakeError("fork: " + ErrnoText(fork_errno));
   }
   ::setpgid(pid, pid);  // also from the parent, so the group exists before we signal it
@@ -222,6 +246,7 @@ Result<std::unique_ptr<Process>> Process::Start(asio::io_context& io, const Proc
 
   std::unique_ptr<Process> p(new Process(io, std::move(on_line), std::move(on_exit)));
   p->pid_ = pid;
+  p->cgroup_ = cgroup;
   if (n == static_cast<ssize_t>(sizeof(child_err))) {
     // The child failed before exec and exits with 127; the reaper collects it.
     ::close(out_pipe[0]);
@@ -249,6 +274,24 @@ Process::~Process() {
   if (pid_ > 0) {
     if (GroupAlive()) ::kill(-pid_, SIGKILL);
     if (!exit_code_) ReaperFor(io_).Forget(pid_);  // the reaper still reaps it
+  }
+  if (!cgroup_.empty()) {
+    KillCgroup(cgroup_);
+    // The cgroup can be removed once the kernel has taken the killed processes out.
+    auto retry = std::make_shared<asio::steady_timer>(io_);
+    auto attempts = std::make_shared<int>(0);
+    auto remove = std::make_shared<std::function<void()>>();
+    *remove = [retry, attempts, remove, path = cgroup_] {
+      if (RemoveCgroup(path) || ++*attempts > 200) {
+        *remove = nullptr;  // breaks the self-reference
+        return;
+      }
+      retry->expires_after(std::chrono::milliseconds(10));
+      retry->async_wait([remove](const boost::system::error_code&) {
+        if (*remove) (*remove)();
+      });
+    };
+    (*remove)();
   }
   boost::system::error_code ignored;
   out_.close(ignored);
@@ -331,18 +374,23 @@ void Process::Stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0 || !GroupAlive()) return;
   ::kill(-pid_, SIGTERM);
   ::kill(-pid_, SIGCONT);  // a stopped process cannot act on SIGTERM
+  if (!cgroup_.empty()) {
+    SignalCgroup(cgroup_, SIGTERM);  // also those that left the group
+    SignalCgroup(cgroup_, SIGCONT);
+  }
   auto escalate = std::make_shared<asio::steady_timer>(io_, grace);
-  std::weak_ptr<bool> alive = alive_;
   const pid_t group = pid_;
-  escalate->async_wait([escalate, alive, group](const boost::system::error_code&) {
+  escalate->async_wait([escalate, group, cgroup = cgroup_](const boost::system::error_code&) {
     // Runs even if the Process is gone: nothing of the group may outlive a stop.
     if (::kill(-group, 0) == 0) ::kill(-group, SIGKILL);
+    if (!cgroup.empty()) KillCgroup(cgroup);
   });
 }
 
 bool Process::GroupAlive() const {
   if (pid_ <= 0) return false;
-  return ::kill(-pid_, 0) == 0 || errno == EPERM;
+  if (::kill(-pid_, 0) == 0 || errno == EPERM) return true;
+  return !cgroup_.empty() && CgroupPopulated(cgroup_);
 }
 
 }  // namespace lichen::lifecycle

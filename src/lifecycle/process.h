@@ -50,6 +50,9 @@ struct ProcessSpec {
   std::vector<std::pair<std::string, std::string>> env;  // the complete environment
   std::string working_dir;
   std::optional<RunAs> run_as;  // unset: the runtime's own identity
+  // A cgroup v2 directory; when set, the process runs in a new cgroup below it, so a
+  // stop reaches descendants that left the process group. Empty: process group only.
+  std::string cgroup_parent;
 };
 
 enum class OutputStream { kStdout, kStderr };
@@ -96,6 +99,7 @@ class Process {
   LineHandler on_line_;
   ExitHandler on_exit_;
   pid_t pid_ = -1;
+  std::string cgroup_;  // this process's own cgroup, when it has one
   std::optional<int> exit_code_;
   asio::posix::stream_descriptor out_;
   asio::posix::stream_descriptor err_;

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "lifecycle/cgroup.h"
+
 namespace lichen::lifecycle {
 namespace {
 
@@ -108,6 +110,26 @@ TEST_F(ProcessTest, StopKillsTheWholeGroupIncludingBackgroundChildren) {
   ASSERT_TRUE(RunUntil([&] { return code_.has_value() && !p->GroupAlive(); }));
   EXPECT_EQ(*code_, 128 + SIGKILL);
   EXPECT_FALSE(Alive(child));
+}
+
+TEST_F(ProcessTest, WithACgroupStopReachesProcessesThatLeftTheGroup) {
+  auto root = WritableCgroupRoot();
+  if (!root) GTEST_SKIP() << "no writable cgroup v2 hierarchy here";
+  const std::string parent = *root + "/lichen-test-" + std::to_string(::getpid());
+  ASSERT_TRUE(MakeCgroup(parent));
+  auto spec = Spec("setsid sh -c 'echo $$; exec sleep 300' & wait");
+  spec.cgroup_parent = parent;
+  auto p = Start(spec);
+  ASSERT_TRUE(RunUntil([&] { return !out_.empty(); }));
+  const pid_t escaped = std::stoi(out_[0]);
+  ASSERT_TRUE(Alive(escaped));
+  ASSERT_NE(::getpgid(escaped), p->pid());  // out of the group: only the cgroup holds it
+  p->Stop(300ms);
+  ASSERT_TRUE(RunUntil([&] { return code_.has_value() && !p->GroupAlive(); }));
+  EXPECT_TRUE(RunUntil([&] { return !Alive(escaped); }));
+  p.reset();
+  EXPECT_TRUE(RunUntil(
+      [&] { return KillAndRemoveCgroupTree(parent) == 0 && !std::filesystem::exists(parent); }));
 }
 
 TEST_F(ProcessTest, StopIsGracefulWhenTheScriptCooperates) {

@@ -15,6 +15,7 @@
 
 #include "config/state_store.h"
 #include "ipc/server.h"
+#include "lifecycle/cgroup.h"
 #include "lifecycle/child_reaper.h"
 #include "lifecycle/process_ledger.h"
 #include "logs/log.h"
@@ -147,6 +148,19 @@ int RunNucleus(const NucleusOptions& options) {
                  {{"count", std::to_string(killed)}});
   }
 
+  // Each component's processes live in cgroups below this one, so no stop misses a
+  // process that left its process group. What a crashed predecessor left is killed.
+  if (auto cgroups = lifecycle::WritableCgroupRoot()) {
+    const std::string base =
+        *cgroups + "/lichen-" + std::to_string(std::hash<std::string>{}(root_trimmed) % 100000000);
+    if (int left = lifecycle::KillAndRemoveCgroupTree(base); left > 0) {
+      (*logs)->Log(logs::Level::kWarn, "Nucleus", "leftover-cgroups",
+                   "killed processes left in component cgroups by a previous run",
+                   {{"cgroups", std::to_string(left)}});
+    }
+    if (lifecycle::MakeCgroup(base)) env.cgroup_base = base;
+  }
+
   store::ComponentStore store(root_trimmed);
   Services services(io, env, **logs, tree, &ledger);
   Deployer deployer(io, *state, tree, services, store, **logs, env);
@@ -174,6 +188,7 @@ int RunNucleus(const NucleusOptions& options) {
           deployer.Shutdown();
           services.StopAll([&] {
             ledger.Clear();
+            if (!env.cgroup_base.empty()) lifecycle::KillAndRemoveCgroupTree(env.cgroup_base);
             server.Close();
             (*logs)->Log(logs::Level::kInfo, "Nucleus", "shutdown-complete", "stopped");
             (*logs)->Flush();

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
+#include "lifecycle/cgroup.h"
 #include "recipe/effective.h"
 #include "recipe/interpolate.h"
 
@@ -119,6 +120,9 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
   spec.shell = env_.runtime.posix_shell;
   spec.stop_grace = env_.runtime.stop_grace;
   spec.work_dir = recipe::WorkPath(env_.root, name);
+  if (!env_.cgroup_base.empty() && lifecycle::MakeCgroup(env_.cgroup_base + "/" + name)) {
+    spec.cgroup = env_.cgroup_base + "/" + name;
+  }
 
   std::optional<std::string> user = def.run_with_user;
   if (!user || user->empty()) user = env_.runtime.run_with_default_user;
@@ -410,6 +414,7 @@ void Services::ReapRemoved() {
   for (auto it = removing_.begin(); it != removing_.end();) {
     if (!it->second.component || Stopped(*it->second.component)) {
       logs_.CloseComponentLog(it->first);
+      if (!env_.cgroup_base.empty()) lifecycle::RemoveCgroup(env_.cgroup_base + "/" + it->first);
       it = removing_.erase(it);
     } else {
       ++it;

@@ -37,6 +37,7 @@ struct ServiceEnvironment {
   std::string root;
   std::string socket_path;  // what components connect to (short enough to bind)
   std::string version;      // GGC_VERSION
+  std::string cgroup_base;  // cgroup v2 folder for component cgroups; empty = none
   recipe::Platform platform;
   RuntimeConfig runtime;
 };

@@ -139,7 +139,7 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
   if (ec) return MakeError("IO_ERROR", dest + ": " + ec.message());
   for (const auto& a : artifacts) {
     if (a.scheme == "docker") {
-      return MakeError("DOCKER_ARTIFACTS_NOT_SUPPORTED",
+      return MakeError("UNSUPPORTED_ARTIFACT_SCHEME",
                        recipe.name + " " + version + ": artifact " + a.uri +
                            ": docker: artifacts are not supported by this Lichen build yet");
     }
@@ -159,7 +159,7 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
       if (!copied.ok()) return copied.error();
     } else if (!have) {
       if (a.scheme == "s3") {
-        return MakeError("S3_ARTIFACTS_NOT_SUPPORTED",
+        return MakeError("UNSUPPORTED_ARTIFACT_SCHEME",
                          recipe.name + " " + version + ": artifact " + a.uri +
                              " is not in the artifact folder and s3: downloads are not "
                              "supported by this Lichen build yet");

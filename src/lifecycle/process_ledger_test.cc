@@ -14,19 +14,31 @@
 namespace lichen::lifecycle {
 namespace {
 
-// A child leading its own process group, with a grandchild in the same group.
+// A child leading its own process group, with a grandchild in the same group; returns
+// once both exist.
 pid_t StartGroup() {
+  int ready[2];
+  if (pipe(ready) != 0) return -1;
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
+    close(ready[0]);
     if (fork() == 0) {
       execlp("sleep", "sleep", "30", nullptr);
       _exit(127);
     }
+    ssize_t ignored = write(ready[1], "x", 1);
+    (void)ignored;
+    close(ready[1]);
     execlp("sleep", "sleep", "30", nullptr);
     _exit(127);
   }
   setpgid(pid, pid);
+  close(ready[1]);
+  char byte;
+  ssize_t ignored = read(ready[0], &byte, 1);
+  (void)ignored;
+  close(ready[0]);
   return pid;
 }
 

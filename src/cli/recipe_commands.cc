@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
+#include <ostream>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -18,11 +18,11 @@ using recipe::Json;
 
 // Files to validate under PATH: the file itself, or every recipe file below a folder
 // (sorted, so output is stable). Returns false and prints why when PATH is unusable.
-bool CollectRecipeFiles(const std::string& path, std::vector<std::string>* out) {
+bool CollectRecipeFiles(Context& ctx, const std::string& path, std::vector<std::string>* out) {
   std::error_code ec;
   auto status = fs::status(path, ec);
   if (ec || !fs::exists(status)) {
-    std::cerr << "lichen: " << path << ": no such file or folder\n";
+    ctx.err << ctx.program << ": " << path << ": no such file or folder\n";
     return false;
   }
   if (!fs::is_directory(status)) {
@@ -57,10 +57,10 @@ Json DiagnosticJson(const recipe::Diagnostic& d) {
   return j;
 }
 
-int RunValidate(const std::vector<std::string>& paths, bool json) {
+int RunValidate(Context& ctx, const std::vector<std::string>& paths, bool json) {
   std::vector<std::string> files;
   for (const auto& p : paths) {
-    if (!CollectRecipeFiles(p, &files)) return kExitUsage;
+    if (!CollectRecipeFiles(ctx, p, &files)) return kExitUsage;
   }
   size_t invalid = 0, warned = 0;
   Json report = Json::array();
@@ -84,19 +84,19 @@ int RunValidate(const std::vector<std::string>& paths, bool json) {
       continue;
     }
     if (diags.empty()) {
-      std::cout << file << ": ok\n";
+      ctx.out << file << ": ok\n";
       continue;
     }
-    for (const auto& d : diags) std::cout << recipe::Format(d, file) << "\n";
+    for (const auto& d : diags) ctx.out << recipe::Format(d, file) << "\n";
   }
   if (json) {
-    std::cout << report.dump(2) << "\n";
+    ctx.out << report.dump(2) << "\n";
   } else if (files.size() > 1) {
-    std::cerr << files.size() << " recipes: " << files.size() - invalid << " valid (" << warned
-              << " with warnings), " << invalid << " invalid\n";
+    ctx.err << files.size() << " recipes: " << files.size() - invalid << " valid (" << warned
+            << " with warnings), " << invalid << " invalid\n";
   }
   if (files.empty()) {
-    std::cerr << "lichen: no recipe files (.json, .yaml, .yml) found\n";
+    ctx.err << ctx.program << ": no recipe files (.json, .yaml, .yml) found\n";
     return kExitUsage;
   }
   return invalid == 0 ? kExitOk : kExitFailure;
@@ -182,54 +182,54 @@ Json EffectiveJson(const recipe::Recipe& r, const recipe::EffectiveRecipe& e,
   return j;
 }
 
-void PrintEffective(const recipe::Recipe& r, const recipe::EffectiveRecipe& e,
+void PrintEffective(Context& ctx, const recipe::Recipe& r, const recipe::EffectiveRecipe& e,
                     const recipe::Platform& platform) {
-  std::cout << "Component:    " << r.name << " " << r.version.ToStringWithBuild() << " ("
-            << recipe::ToString(r.type) << ")\n";
-  std::cout << "Platform:     " << recipe::Describe(platform) << "\n";
+  ctx.out << "Component:    " << r.name << " " << r.version.ToStringWithBuild() << " ("
+          << recipe::ToString(r.type) << ")\n";
+  ctx.out << "Platform:     " << recipe::Describe(platform) << "\n";
   if (e.implicit_manifest) {
-    std::cout << "Manifest:     none in the recipe; the recipe-wide Lifecycle applies\n";
+    ctx.out << "Manifest:     none in the recipe; the recipe-wide Lifecycle applies\n";
   } else {
-    std::cout << "Manifest:     Manifests[" << e.manifest_index << "] "
-              << r.manifests[e.manifest_index].platform.dump() << "\n";
+    ctx.out << "Manifest:     Manifests[" << e.manifest_index << "] "
+            << r.manifests[e.manifest_index].platform.dump() << "\n";
   }
-  std::cout << "Dependencies:" << (r.dependencies.empty() ? " none\n" : "\n");
+  ctx.out << "Dependencies:" << (r.dependencies.empty() ? " none\n" : "\n");
   for (const auto& d : r.dependencies) {
-    std::cout << "  " << d.name << " "
-              << (d.version_requirement.empty() ? "*" : d.version_requirement) << " "
-              << recipe::ToString(d.type) << "\n";
+    ctx.out << "  " << d.name << " "
+            << (d.version_requirement.empty() ? "*" : d.version_requirement) << " "
+            << recipe::ToString(d.type) << "\n";
   }
-  std::cout << "Artifacts:" << (e.artifacts.empty() ? " none\n" : "\n");
+  ctx.out << "Artifacts:" << (e.artifacts.empty() ? " none\n" : "\n");
   for (const auto& a : e.artifacts) {
-    std::cout << "  " << a.uri;
+    ctx.out << "  " << a.uri;
     if (a.unarchive != recipe::Unarchive::kNone)
-      std::cout << " (unarchive " << recipe::ToString(a.unarchive) << ")";
-    std::cout << "\n";
+      ctx.out << " (unarchive " << recipe::ToString(a.unarchive) << ")";
+    ctx.out << "\n";
   }
-  std::cout << "Configuration: " << e.configuration.dump(2) << "\n";
-  std::cout << "Lifecycle:" << (e.lifecycle.steps.empty() ? " nothing to run\n" : "\n");
-  for (const auto& [k, v] : e.lifecycle.setenv) std::cout << "  Setenv " << k << "=" << v << "\n";
+  ctx.out << "Configuration: " << e.configuration.dump(2) << "\n";
+  ctx.out << "Lifecycle:" << (e.lifecycle.steps.empty() ? " nothing to run\n" : "\n");
+  for (const auto& [k, v] : e.lifecycle.setenv) ctx.out << "  Setenv " << k << "=" << v << "\n";
   for (auto kind : recipe::kAllSteps) {
     const recipe::Step* s = e.lifecycle.Find(kind);
     if (s == nullptr) continue;
-    std::cout << "  " << recipe::ToString(kind) << " (";
+    ctx.out << "  " << recipe::ToString(kind) << " (";
     if (auto t = e.lifecycle.EffectiveTimeout(kind)) {
-      std::cout << "timeout " << *t << " s";
+      ctx.out << "timeout " << *t << " s";
     } else {
-      std::cout << "no timeout";
+      ctx.out << "no timeout";
     }
-    if (s->requires_privilege) std::cout << ", as root";
+    if (s->requires_privilege) ctx.out << ", as root";
     if (s->skipif) {
-      std::cout << ", skip if " << (s->skipif->negate ? "not " : "")
-                << (s->skipif->kind == recipe::Skipif::Kind::kOnPath ? "on PATH: " : "exists: ")
-                << s->skipif->argument;
+      ctx.out << ", skip if " << (s->skipif->negate ? "not " : "")
+              << (s->skipif->kind == recipe::Skipif::Kind::kOnPath ? "on PATH: " : "exists: ")
+              << s->skipif->argument;
     }
-    std::cout << ")\n";
-    for (const auto& [k, v] : s->setenv) std::cout << "    Setenv " << k << "=" << v << "\n";
+    ctx.out << ")\n";
+    for (const auto& [k, v] : s->setenv) ctx.out << "    Setenv " << k << "=" << v << "\n";
     std::istringstream lines(s->script);
-    for (std::string line; std::getline(lines, line);) std::cout << "    | " << line << "\n";
+    for (std::string line; std::getline(lines, line);) ctx.out << "    | " << line << "\n";
   }
-  for (const auto& p : e.problems) std::cerr << "warning: " << p << "\n";
+  for (const auto& p : e.problems) ctx.err << "warning: " << p << "\n";
 }
 
 struct ShowOptions {
@@ -241,16 +241,16 @@ struct ShowOptions {
   bool json = false;
 };
 
-int RunShow(const ShowOptions& o) {
+int RunShow(Context& ctx, const ShowOptions& o) {
   auto loaded = recipe::LoadRecipeFile(o.file);
-  for (const auto& d : loaded.diagnostics) std::cerr << recipe::Format(d, o.file) << "\n";
+  for (const auto& d : loaded.diagnostics) ctx.err << recipe::Format(d, o.file) << "\n";
   if (!loaded.recipe) return kExitFailure;
   recipe::SpecialiseOptions opts;
   opts.platform = recipe::DetectPlatform();
   if (!o.platform.empty()) {
     auto p = recipe::ParsePlatformSpec(o.platform);
     if (!p) {
-      std::cerr << "lichen: --platform: " << p.error().message << "\n";
+      ctx.err << ctx.program << ": --platform: " << p.error().message << "\n";
       return kExitUsage;
     }
     // Given attributes replace detected ones, like the runtime's platformOverride.
@@ -262,27 +262,27 @@ int RunShow(const ShowOptions& o) {
   if (!o.config.empty()) {
     auto merge = ReadJsonArgument(o.config);
     if (!merge) {
-      std::cerr << "lichen: " << merge.error().message << "\n";
+      ctx.err << ctx.program << ": " << merge.error().message << "\n";
       return kExitUsage;
     }
     opts.configuration_merge = *merge;
   }
   auto effective = recipe::Specialise(*loaded.recipe, opts);
   if (!effective) {
-    std::cerr << o.file << ": error: " << effective.error().message << "\n";
+    ctx.err << o.file << ": error: " << effective.error().message << "\n";
     return kExitFailure;
   }
   if (o.json) {
-    std::cout << EffectiveJson(*loaded.recipe, *effective, opts.platform).dump(2) << "\n";
+    ctx.out << EffectiveJson(*loaded.recipe, *effective, opts.platform).dump(2) << "\n";
   } else {
-    PrintEffective(*loaded.recipe, *effective, opts.platform);
+    PrintEffective(ctx, *loaded.recipe, *effective, opts.platform);
   }
   return kExitOk;
 }
 
 }  // namespace
 
-void AddRecipeCommands(CLI::App& app, ExitCode& exit_code) {
+void AddRecipeCommands(CLI::App& app, Context& ctx) {
   CLI::App* recipe = app.add_subcommand("recipe", "Check and inspect component recipes offline");
   recipe->require_subcommand(1);
 
@@ -293,7 +293,7 @@ void AddRecipeCommands(CLI::App& app, ExitCode& exit_code) {
         "validate", "Check recipe files (or every recipe below folders); exit 1 if any is invalid");
     cmd->add_option("PATH", *paths, "recipe files or folders")->required();
     cmd->add_flag("--json", *json, "print a JSON report instead of lines");
-    cmd->callback([&exit_code, paths, json] { exit_code.value = RunValidate(*paths, *json); });
+    cmd->callback([&ctx, paths, json] { ctx.exit_code.value = RunValidate(ctx, *paths, *json); });
   }
   {
     auto o = std::make_shared<ShowOptions>();
@@ -309,9 +309,9 @@ void AddRecipeCommands(CLI::App& app, ExitCode& exit_code) {
                     "JSON object (or file) merged over DefaultConfiguration");
     cmd->add_option("--thing-name", o->thing_name, "value of {iot:thingName}");
     cmd->add_flag("--json", o->json, "print JSON");
-    cmd->callback([&exit_code, o] { exit_code.value = RunShow(*o); });
+    cmd->callback([&ctx, o] { ctx.exit_code.value = RunShow(ctx, *o); });
   }
-  AddResolveCommand(*recipe, exit_code);
+  AddResolveCommand(*recipe, ctx);
 }
 
 }  // namespace lichen::cli

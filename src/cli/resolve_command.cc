@@ -1,5 +1,5 @@
 // `lichen recipe resolve`: the versions a local deployment would run.
-#include <iostream>
+#include <ostream>
 
 #include "cli/commands.h"
 #include "deploy/builtins.h"
@@ -33,48 +33,48 @@ std::vector<std::string> SplitCommas(const std::vector<std::string>& values) {
   return out;
 }
 
-int RunResolve(const ResolveOptions& o) {
+int RunResolve(Context& ctx, const ResolveOptions& o) {
   std::map<std::string, std::string> roots;
   for (const auto& m : SplitCommas(o.merge)) {
     auto eq = m.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
-      std::cerr << "lichen: --merge '" << m
-                << "' is not NAME=VERSION (e.g. com.example.App=1.0.0)\n";
+      ctx.err << ctx.program << ": --merge '" << m
+              << "' is not NAME=VERSION (e.g. com.example.App=1.0.0)\n";
       return kExitUsage;
     }
     const std::string name = m.substr(0, eq), version = m.substr(eq + 1);
     if (auto v = semver::Version::ParseStrict(version); !v) {
-      std::cerr << "lichen: --merge " << m << ": " << v.error().message << "\n";
+      ctx.err << ctx.program << ": --merge " << m << ": " << v.error().message << "\n";
       return kExitUsage;
     }
     if (!roots.emplace(name, "=" + version).second) {
-      std::cerr << "lichen: --merge names " << name << " twice\n";
+      ctx.err << ctx.program << ": --merge names " << name << " twice\n";
       return kExitUsage;
     }
   }
   for (const auto& name : SplitCommas(o.remove)) {
     if (roots.count(name) != 0) {
-      std::cerr << "lichen: " << name << " is both merged and removed\n";
+      ctx.err << ctx.program << ": " << name << " is both merged and removed\n";
       return kExitUsage;
     }
     // Without a running daemon there are no current roots to remove from; the name is
     // still checked so a typo in a script does not pass silently.
   }
   if (roots.empty()) {
-    std::cerr << "lichen: nothing to resolve: give at least one --merge NAME=VERSION\n";
+    ctx.err << ctx.program << ": nothing to resolve: give at least one --merge NAME=VERSION\n";
     return kExitUsage;
   }
 
   auto folder = deploy::LoadRecipeFolder(o.recipe_dir);
-  for (const auto& p : folder.problems) std::cerr << "warning: skipped " << p << "\n";
+  for (const auto& p : folder.problems) ctx.err << "warning: skipped " << p << "\n";
   std::vector<std::string> duplicates;
   auto catalog = deploy::CatalogFromRecipes(folder.recipes, &duplicates);
   for (const auto& d : duplicates)
-    std::cerr << "warning: " << d << " is defined twice; the first is used\n";
+    ctx.err << "warning: " << d << " is defined twice; the first is used\n";
 
   auto resolved = deploy::ResolveWithBuiltins(roots, catalog);
   if (!resolved) {
-    std::cerr << "lichen: cannot resolve: " << resolved.error().message << "\n";
+    ctx.err << ctx.program << ": cannot resolve: " << resolved.error().message << "\n";
     return kExitFailure;
   }
   if (o.json) {
@@ -91,19 +91,19 @@ int RunResolve(const ResolveOptions& o) {
                                    {"builtin", true},
                                    {"root", roots.count(name) != 0}});
     }
-    std::cout << out.dump(2) << "\n";
+    ctx.out << out.dump(2) << "\n";
     return kExitOk;
   }
   for (const auto& [name, version] : resolved->resolution.versions) {
-    std::cout << name << " " << version.ToStringWithBuild() << "\n";
+    ctx.out << name << " " << version.ToStringWithBuild() << "\n";
   }
-  for (const auto& name : resolved->builtins) std::cout << name << " (built-in)\n";
+  for (const auto& name : resolved->builtins) ctx.out << name << " (built-in)\n";
   return kExitOk;
 }
 
 }  // namespace
 
-void AddResolveCommand(CLI::App& recipe, ExitCode& exit_code) {
+void AddResolveCommand(CLI::App& recipe, Context& ctx) {
   auto o = std::make_shared<ResolveOptions>();
   CLI::App* cmd = recipe.add_subcommand(
       "resolve", "Show the component versions a local deployment would run, or why it cannot");
@@ -115,7 +115,7 @@ void AddResolveCommand(CLI::App& recipe, ExitCode& exit_code) {
   cmd->add_option("--remove", o->remove,
                   "root component NAME to remove (repeat or comma-separate)");
   cmd->add_flag("--json", o->json, "print JSON");
-  cmd->callback([&exit_code, o] { exit_code.value = RunResolve(*o); });
+  cmd->callback([&ctx, o] { ctx.exit_code.value = RunResolve(ctx, *o); });
 }
 
 }  // namespace lichen::cli

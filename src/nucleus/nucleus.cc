@@ -21,6 +21,7 @@
 #include "logs/log.h"
 #include "nucleus/cli_ipc_info.h"
 #include "nucleus/cli_service.h"
+#include "nucleus/config_service.h"
 #include "nucleus/deployer.h"
 #include "nucleus/runtime_config.h"
 #include "nucleus/services.h"
@@ -171,6 +172,7 @@ int RunNucleus(const NucleusOptions& options) {
     return services.ComponentForToken(token);
   });
   RegisterCliService(server, deployer, services, tree);
+  RegisterConfigService(server, tree, *state, services, **logs);
   auto listening = server.Listen(*socket_path);
   if (!listening.ok()) return Fail(listening.error().message);
   auto written = WriteCliIpcInfo(root_trimmed, {*socket_path, cli_token}, runtime.cli_group);

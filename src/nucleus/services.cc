@@ -276,6 +276,12 @@ std::map<std::string, std::string> Services::Apply(
   return problems;
 }
 
+void Services::Refresh() {
+  std::map<std::string, ServiceDefinition> current;
+  for (const auto& [name, m] : services_) current[name] = m.definition;
+  Apply(current, {});
+}
+
 bool Services::DependenciesReady(const std::string& name) const {
   auto it = services_.find(name);
   if (it == services_.end()) return true;

@@ -56,6 +56,10 @@ class Services : public lifecycle::ComponentObserver {
   std::map<std::string, std::string> Apply(const std::map<std::string, ServiceDefinition>& desired,
                                            const std::set<std::string>& redeploy);
 
+  // Re-reads every component's configuration: a component whose interpolated lifecycle
+  // changed (an UpdateConfiguration over IPC) restarts.
+  void Refresh();
+
   struct Info {
     std::string name;
     std::string version;

@@ -105,7 +105,9 @@ class Process {
   asio::posix::stream_descriptor err_;
   asio::steady_timer kill_timer_;
   std::string out_partial_, err_partial_;
-  std::array<char, 16 * 1024> out_buf_{}, err_buf_{};
+  // Small: longer output arrives in several reads and is joined in *_partial_; every
+  // running process holds two of these.
+  std::array<char, 4 * 1024> out_buf_, err_buf_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -171,6 +171,7 @@ Result<Plan> PreparePlan(const PrepareInput& in) {
 
   Plan plan;
   plan.group_roots = group_roots;
+  std::map<std::string, Result<lifecycle::RunAs>> users;  // one lookup per user
   const bool have_docker_manager =
       resolved->builtins.count(std::string(deploy::kDockerApplicationManager)) > 0;
   for (const auto& [name, version] : resolved->resolution.versions) {
@@ -201,7 +202,11 @@ Result<Plan> PreparePlan(const PrepareInput& in) {
     std::optional<std::string> effective_user = user ? user : in.runtime.run_with_default_user;
     std::optional<artifact::Owner> owner;
     if (effective_user) {
-      auto run_as = lifecycle::LookupRunAs(*effective_user);
+      auto cached = users.find(*effective_user);
+      if (cached == users.end()) {
+        cached = users.emplace(*effective_user, lifecycle::LookupRunAs(*effective_user)).first;
+      }
+      const auto& run_as = cached->second;
       if (!run_as.ok()) {
         return Failure("RUN_WITH_CONFIG_NOT_VALID", name + ": cannot run as '" + *effective_user +
                                                         "': " + run_as.error().message);

@@ -201,7 +201,8 @@ int RunNucleus(const NucleusOptions& options) {
       };
   signals.async_wait(on_signal);
 
-  deployer.Recover();
+  // Components start from the loop, so the socket answers while they come up.
+  boost::asio::post(io, [&] { deployer.Recover(); });
   const auto ready_us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();

@@ -127,11 +127,16 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
   std::optional<std::string> user = def.run_with_user;
   if (!user || user->empty()) user = env_.runtime.run_with_default_user;
   if (user && !user->empty()) {
-    auto run_as = lifecycle::LookupRunAs(*user);
-    if (!run_as.ok()) {
-      return MakeError("cannot run " + name + " as '" + *user + "': " + run_as.error().message);
+    // One lookup per user and Apply: the group list alone probes the NSS sources.
+    auto cached = run_as_cache_.find(*user);
+    if (cached == run_as_cache_.end()) {
+      auto run_as = lifecycle::LookupRunAs(*user);
+      if (!run_as.ok()) {
+        return MakeError("cannot run " + name + " as '" + *user + "': " + run_as.error().message);
+      }
+      cached = run_as_cache_.emplace(*user, *run_as).first;
     }
-    spec.run_as = *run_as;
+    spec.run_as = cached->second;
   } else if (::geteuid() == 0) {
     return MakeError("no user to run " + name +
                      " as: set runWithDefault.posixUser in the runtime configuration, or "
@@ -201,6 +206,7 @@ std::map<std::string, std::string> Services::Apply(
     const std::map<std::string, ServiceDefinition>& desired,
     const std::set<std::string>& redeploy) {
   std::map<std::string, std::string> problems;
+  run_as_cache_.clear();  // users and groups may have changed since the last Apply
   for (auto it = services_.begin(); it != services_.end();) {
     if (desired.count(it->first)) {
       ++it;

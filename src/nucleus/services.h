@@ -123,6 +123,7 @@ class Services : public lifecycle::ComponentObserver {
   logs::Logs& logs_;
   config::Tree& tree_;
   lifecycle::ProcessLedger* ledger_;
+  std::map<std::string, lifecycle::RunAs> run_as_cache_;
   std::map<std::string, Managed> services_;
   std::map<std::string, Managed> removing_;  // stopping, dropped once FINISHED
   std::function<void()> on_change_;

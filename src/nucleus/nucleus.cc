@@ -14,6 +14,8 @@
 #include <iostream>
 
 #include "config/state_store.h"
+#include "ipc/authorization.h"
+#include "ipc/pubsub.h"
 #include "ipc/server.h"
 #include "lifecycle/cgroup.h"
 #include "lifecycle/child_reaper.h"
@@ -166,6 +168,34 @@ int RunNucleus(const NucleusOptions& options) {
   Services services(io, env, **logs, tree, &ledger);
   Deployer deployer(io, *state, tree, services, store, **logs, env);
 
+  // Declared before the server: its handlers hold references to both.
+  ipc::Authorizer authorizer(runtime.thing_name);
+  ipc::PubSub pubsub;
+  // Policies are re-read whenever a component's accessControl changes (a deployment,
+  // a rollback) or the component goes away.
+  auto load_policies = [&](const std::string& component) {
+    auto acl = tree.ToJson({"services", component, "configuration", "accessControl"});
+    if (!acl) {
+      authorizer.Remove(component);
+      return;
+    }
+    for (const auto& problem : authorizer.SetPolicies(component, *acl)) {
+      (*logs)->Log(logs::Level::kWarn, "Authorization", "policy-ignored", ipc::Describe(problem),
+                   {{"serviceName", component}});
+    }
+  };
+  if (const config::Node* all = tree.Find({"services"})) {
+    for (const auto& child : all->children()) load_policies(child->name());
+  }
+  auto acl_watch = tree.Watch({"services"}, [&](const config::Change& change) {
+    const auto& p = change.path;
+    if (p.size() >= 2 &&
+        (p.size() == 2 || (p.size() >= 4 && config::KeyEquals(p[2], "configuration") &&
+                           config::KeyEquals(p[3], "accessControl")))) {
+      load_policies(p[1]);
+    }
+  });
+
   const std::string cli_token = RandomToken(32);
   ipc::IpcServer server(io, [&](const std::string& token) -> std::optional<std::string> {
     if (token == cli_token) return std::string(kCliPrincipal);
@@ -173,6 +203,7 @@ int RunNucleus(const NucleusOptions& options) {
   });
   RegisterCliService(server, deployer, services, tree);
   RegisterConfigService(server, tree, *state, services, **logs);
+  ipc::RegisterPubSub(server, pubsub, authorizer);
   auto listening = server.Listen(*socket_path);
   if (!listening.ok()) return Fail(listening.error().message);
   auto written = WriteCliIpcInfo(root_trimmed, {*socket_path, cli_token}, runtime.cli_group);

@@ -334,8 +334,10 @@ void Component::RunStep(StepKind kind, StepDone done) {
 Result<std::unique_ptr<Process>> Component::Spawn(StepKind kind, const recipe::Step& step,
                                                   std::function<void(int)> on_exit) {
   std::weak_ptr<bool> alive = alive_;
+  ProcessSpec process = MakeProcessSpec(step);
+  process.on_forked = [this](pid_t pgid) { observer_.OnProcessStarted(*this, pgid); };
   auto started = Process::Start(
-      io_, MakeProcessSpec(step),
+      io_, process,
       [this, alive](OutputStream s, std::string_view line) {
         if (alive.lock()) observer_.OnOutput(*this, s, line);
       },
@@ -345,7 +347,6 @@ Result<std::unique_ptr<Process>> Component::Spawn(StepKind kind, const recipe::S
                                      std::to_string(code));
         on_exit(code);
       });
-  if (started.ok()) observer_.OnProcessStarted(*this, (*started)->pid());
   return started;
 }
 

@@ -236,6 +236,7 @@ Result<std::unique_ptr<Process>> Process::Start(asio::io_context& io, const Proc
     return MakeError("fork: " + ErrnoText(fork_errno));
   }
   ::setpgid(pid, pid);  // also from the parent, so the group exists before we signal it
+  if (spec.on_forked) spec.on_forked(pid);
 
   int child_err = 0;
   ssize_t n;

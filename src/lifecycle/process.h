@@ -53,6 +53,9 @@ struct ProcessSpec {
   // A cgroup v2 directory; when set, the process runs in a new cgroup below it, so a
   // stop reaches descendants that left the process group. Empty: process group only.
   std::string cgroup_parent;
+  // Called in the parent right after fork, before the child has exec'd: the runtime
+  // records the new group at once, so a crash in between leaves nothing unrecorded.
+  std::function<void(pid_t)> on_forked;
 };
 
 enum class OutputStream { kStdout, kStderr };

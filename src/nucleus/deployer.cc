@@ -295,7 +295,8 @@ Deployer::Deployer(boost::asio::io_context& io, config::StateStore& state, confi
       store_(store),
       logs_(logs),
       env_(env),
-      deadline_(io) {
+      deadline_(io),
+      recheck_(io) {
   services_.OnAnyChange([this] { CheckSettled(); });
 }
 
@@ -665,6 +666,8 @@ void Deployer::CheckSettled() {
   }
   if (shutting_down_) return;
   bool all_settled = services_.removing() == 0;
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> recheck_at;
   for (const auto& name : active_->touched) {
     auto info = services_.Find(name);
     if (!info) {
@@ -683,7 +686,21 @@ void Deployer::CheckSettled() {
       }
       return;
     }
-    if (!info->settled) all_settled = false;
+    if (!info->settled) {
+      all_settled = false;
+    } else if (info->state == State::kRunning && info->run_based &&
+               now - info->running_since < env_.runtime.run_stable) {
+      // A Run process that dies right after starting must fail the deployment.
+      all_settled = false;
+      const auto at = info->running_since + env_.runtime.run_stable;
+      if (!recheck_at || at < *recheck_at) recheck_at = at;
+    }
+  }
+  if (recheck_at) {
+    recheck_.expires_at(*recheck_at);
+    recheck_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+      if (!ec && *alive) CheckSettled();
+    });
   }
   if (!all_settled) return;
   if (active_->phase == Phase::kRollingBack) {
@@ -695,6 +712,7 @@ void Deployer::CheckSettled() {
 
 void Deployer::Succeed() {
   deadline_.cancel();
+  recheck_.cancel();
   Finish("SUCCEEDED", "SUCCESSFUL", std::nullopt);
   // Versions nothing runs any more leave the store now that no rollback needs them.
   std::vector<store::StoredVersion> keep;
@@ -705,6 +723,7 @@ void Deployer::Succeed() {
 
 void Deployer::Fail(DeploymentFailure failure) {
   deadline_.cancel();
+  recheck_.cancel();
   logs_.Log(logs::Level::kError, "Deployer", "deployment-failure", failure.message,
             {{"deploymentId", active_->id}, {"errorCode", failure.code}});
   if (active_->phase == Phase::kApplying) {
@@ -754,6 +773,7 @@ void Deployer::StartRollback() {
 
 void Deployer::FinishRollback(bool complete) {
   deadline_.cancel();
+  recheck_.cancel();
   Finish("FAILED", complete ? "FAILED_ROLLBACK_COMPLETE" : "FAILED_UNABLE_TO_ROLLBACK",
          active_->failure);
 }

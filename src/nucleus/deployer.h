@@ -114,6 +114,7 @@ class Deployer {
   ServiceEnvironment env_;
   boost::asio::thread_pool pool_{1};
   boost::asio::steady_timer deadline_;
+  boost::asio::steady_timer recheck_;  // when a Run process will have been up long enough
   std::optional<Active> active_;
   bool shutting_down_ = false;
   std::function<void(const std::string&, const std::string&)> on_finished_;

@@ -123,6 +123,11 @@ Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& 
       if (!n || *n < 0) return MakeError("lichen.stopGraceMs: expected a number of milliseconds");
       out.stop_grace = std::chrono::milliseconds(*n);
     }
+    if (const Json* v = Member(*lichen, "runStableMs")) {
+      auto n = recipe::ScalarInt(*v);
+      if (!n || *n < 0) return MakeError("lichen.runStableMs: expected a number of milliseconds");
+      out.run_stable = std::chrono::milliseconds(*n);
+    }
     auto group = Text(*lichen, "cliGroup", "lichen.");
     if (!group.ok()) return group.error();
     out.cli_group = *group;

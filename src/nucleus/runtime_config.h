@@ -33,6 +33,10 @@ struct RuntimeConfig {
   // Beyond the nucleus: bounds so that no deployment can hang the queue.
   std::chrono::seconds deployment_timeout{600};  // lichen.deploymentTimeoutSeconds
   std::chrono::milliseconds stop_grace{5000};    // lichen.stopGraceMs: SIGTERM to SIGKILL
+  // lichen.runStableMs: how long a Run process must stay up before a deployment counts
+  // its component as RUNNING (the Java nucleus polls once a second, so a Run that dies
+  // at once fails the deployment there too).
+  std::chrono::milliseconds run_stable{1000};
   std::string cli_group;  // lichen.cliGroup: may read the CLI token besides root
   Json nucleus_configuration = Json::object();  // everything, as given
 };

@@ -320,8 +320,7 @@ std::vector<Services::Info> Services::List() const {
   std::vector<Info> out;
   for (const auto& [name, m] : services_) {
     if (!m.component) continue;
-    out.push_back({name, m.definition.recipe.version.ToStringWithBuild(), m.component->state(),
-                   m.component->Settled()});
+    out.push_back(InfoOf(name, m));
   }
   return out;
 }
@@ -329,9 +328,19 @@ std::vector<Services::Info> Services::List() const {
 std::optional<Services::Info> Services::Find(const std::string& name) const {
   auto it = services_.find(name);
   if (it == services_.end() || !it->second.component) return std::nullopt;
-  const auto& m = it->second;
-  return Info{name, m.definition.recipe.version.ToStringWithBuild(), m.component->state(),
-              m.component->Settled()};
+  return InfoOf(name, it->second);
+}
+
+Services::Info Services::InfoOf(const std::string& name, const Managed& m) const {
+  Info info{name, m.definition.recipe.version.ToStringWithBuild(), m.component->state(),
+            m.component->Settled()};
+  const auto& steps = m.component->spec().lifecycle;
+  info.run_based = steps.Find(recipe::StepKind::kRun) != nullptr &&
+                   steps.Find(recipe::StepKind::kStartup) == nullptr;
+  if (auto since = running_since_.find(name); since != running_since_.end()) {
+    info.running_since = since->second;
+  }
+  return info;
 }
 
 bool Services::Restart(const std::string& name) {
@@ -394,21 +403,29 @@ void Services::StopAll(std::function<void()> done) {
 
 void Services::PumpStopAll() {
   if (!stopping_all_ || !stop_all_done_) return;
-  bool all_stopped = true;
-  for (auto& [name, m] : services_) {
-    if (!m.component) continue;
-    if (m.stop_requested && Stopped(*m.component)) continue;
-    all_stopped = false;
-    if (m.stop_requested) continue;
-    // Dependents stop before what they depend on.
-    bool dependents_stopped = true;
-    for (const auto& [other, om] : services_) {
-      if (other == name || !om.component || !om.definition.dependencies.count(name)) continue;
-      if (!(om.stop_requested && Stopped(*om.component))) dependents_stopped = false;
-    }
-    if (dependents_stopped) {
-      m.stop_requested = true;
-      m.component->Stop();
+  bool all_stopped = false;
+  // A Stop() of a component that is already FINISHED changes no state, so no callback
+  // comes back here: go round again until a pass asks nothing new (each pass asks at
+  // least one more component, so this ends).
+  for (bool asked = true; asked;) {
+    asked = false;
+    all_stopped = true;
+    for (auto& [name, m] : services_) {
+      if (!m.component) continue;
+      if (m.stop_requested && Stopped(*m.component)) continue;
+      all_stopped = false;
+      if (m.stop_requested) continue;
+      // Dependents stop before what they depend on.
+      bool dependents_stopped = true;
+      for (const auto& [other, om] : services_) {
+        if (other == name || !om.component || !om.definition.dependencies.count(name)) continue;
+        if (!(om.stop_requested && Stopped(*om.component))) dependents_stopped = false;
+      }
+      if (dependents_stopped) {
+        m.stop_requested = true;
+        m.component->Stop();
+        asked = true;
+      }
     }
   }
   for (auto& [name, m] : removing_) {
@@ -457,6 +474,11 @@ void Services::OnStateChange(lifecycle::Component& c, State from, State to,
   event.contexts = contexts;
   logs_.Log(event);
   logs_.LogComponent(name, event);
+  if (to == State::kRunning) {
+    running_since_[name] = std::chrono::steady_clock::now();
+  } else {
+    running_since_.erase(name);
+  }
 
   if (!stopping_all_) {
     for (auto& [other, m] : services_) {

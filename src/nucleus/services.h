@@ -65,6 +65,8 @@ class Services : public lifecycle::ComponentObserver {
     std::string version;
     lifecycle::State state;
     bool settled;
+    bool run_based = false;  // RUNNING means "its Run process started", not "it started"
+    std::chrono::steady_clock::time_point running_since{};
   };
   std::vector<Info> List() const;
   std::optional<Info> Find(const std::string& name) const;
@@ -113,6 +115,7 @@ class Services : public lifecycle::ComponentObserver {
                                              std::string* install_key, std::string* run_key,
                                              std::string* bootstrap_key);
   bool DependenciesReady(const std::string& name) const;
+  Info InfoOf(const std::string& name, const Managed& m) const;
   void Notify();
   void PumpStopAll();
   void ReapRemoved();
@@ -125,7 +128,9 @@ class Services : public lifecycle::ComponentObserver {
   lifecycle::ProcessLedger* ledger_;
   std::map<std::string, lifecycle::RunAs> run_as_cache_;
   std::map<std::string, Managed> services_;
-  std::map<std::string, Managed> removing_;  // stopping, dropped once FINISHED
+  std::map<std::string, Managed> removing_;
+  std::map<std::string, std::chrono::steady_clock::time_point>
+      running_since_;  // stopping, dropped once FINISHED
   std::function<void()> on_change_;
   bool stopping_all_ = false;
   std::function<void()> stop_all_done_;

@@ -35,7 +35,9 @@
 #include <vector>
 
 #include "ipc/client.h"
+#include "lifecycle/cgroup.h"
 #include "nucleus/cli_ipc_info.h"
+#include "nucleus/nucleus.h"
 
 #ifndef LICHEN_BINARY
 #error "LICHEN_BINARY must name the built lichen executable"
@@ -459,6 +461,10 @@ class Nucleus {
   ~Nucleus() {
     if (pid_ > 0) Kill9();
     KillLeftovers();
+    // A killed daemon could not remove its component cgroups; they are this test's.
+    if (const std::string base = nucleus::CgroupBaseFor(root_); !base.empty()) {
+      lifecycle::KillAndRemoveCgroupTree(base);
+    }
     // A sanitizer report from the daemon fails the test that ran it.
     const std::string output = ReadFile(log_path_);
     for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {

@@ -80,6 +80,15 @@ int Fail(const std::string& message) {
 
 }  // namespace
 
+std::string CgroupBaseFor(const std::string& root) {
+  auto cgroups = lifecycle::WritableCgroupRoot();
+  if (!cgroups) return {};
+  std::error_code ec;
+  std::string normal = fs::absolute(root, ec).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return *cgroups + "/lichen-" + std::to_string(std::hash<std::string>{}(normal) % 100000000);
+}
+
 int RunNucleus(const NucleusOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code ec;
@@ -153,9 +162,7 @@ int RunNucleus(const NucleusOptions& options) {
 
   // Each component's processes live in cgroups below this one, so no stop misses a
   // process that left its process group. What a crashed predecessor left is killed.
-  if (auto cgroups = lifecycle::WritableCgroupRoot()) {
-    const std::string base =
-        *cgroups + "/lichen-" + std::to_string(std::hash<std::string>{}(root_trimmed) % 100000000);
+  if (const std::string base = CgroupBaseFor(root_trimmed); !base.empty()) {
     if (int left = lifecycle::KillAndRemoveCgroupTree(base); left > 0) {
       (*logs)->Log(logs::Level::kWarn, "Nucleus", "leftover-cgroups",
                    "killed processes left in component cgroups by a previous run",

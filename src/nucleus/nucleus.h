@@ -14,4 +14,8 @@ struct NucleusOptions {
 // Runs until stopped; returns the process exit code (0 after a clean stop).
 int RunNucleus(const NucleusOptions& options);
 
+// The cgroup v2 folder the nucleus with this root puts component cgroups in; empty
+// when there is no writable cgroup2 hierarchy. (Tests clean it up after a kill -9.)
+std::string CgroupBaseFor(const std::string& root);
+
 }  // namespace lichen::nucleus

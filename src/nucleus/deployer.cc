@@ -417,22 +417,22 @@ Result<std::string> Deployer::Submit(const deploy::LocalDeployment& deployment) 
   return id;
 }
 
-Json Deployer::Record(const std::string& id) const {
-  auto got = const_cast<config::StateStore&>(state_).Get(kRecords, id);
+Json Deployer::Record(const std::string& id) {
+  auto got = state_.Get(kRecords, id);
   if (!got.ok() || !*got) return Json();
   Json record = Json::parse(**got, nullptr, false);
   return record.is_discarded() ? Json() : record;
 }
 
-Result<Json> Deployer::Status(const std::string& id) const {
+Result<Json> Deployer::Status(const std::string& id) {
   Json record = Record(id);
   if (record.is_null()) return MakeError("ResourceNotFoundError", "no deployment with id " + id);
   return record;
 }
 
-std::vector<Json> Deployer::List() const {
+std::vector<Json> Deployer::List() {
   std::vector<Json> out;
-  auto all = const_cast<config::StateStore&>(state_).List(kRecords);
+  auto all = state_.List(kRecords);
   if (!all.ok()) return out;
   for (const auto& [id, text] : *all) {
     Json record = Json::parse(text, nullptr, false);
@@ -522,9 +522,14 @@ void Deployer::StartPrepare() {
       }
     }
   }
-  std::vector<std::string> ignored;
-  for (const auto& [name, def] : DefinitionsFromTree(&ignored)) {
-    if (def.run_with_user) in.run_with[name] = *def.run_with_user;
+  if (const config::Node* services = tree_.Find({"services"})) {
+    for (const auto& child : services->children()) {
+      const config::Node* rw = child->Child("runWith");
+      const config::Node* user = rw ? rw->Child("posixUser") : nullptr;
+      if (user && user->value().is_string()) {
+        in.run_with[child->name()] = user->value().get<std::string>();
+      }
+    }
   }
   boost::asio::post(pool_, [this, alive = alive_, in = std::move(in)] {
     auto plan = PreparePlan(in);

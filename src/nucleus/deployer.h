@@ -60,8 +60,8 @@ class Deployer {
   // Queues a deployment; returns its id.
   Result<std::string> Submit(const deploy::LocalDeployment& deployment);
   // The GetLocalDeploymentStatus shape of one deployment; code ResourceNotFoundError.
-  Result<Json> Status(const std::string& id) const;
-  std::vector<Json> List() const;
+  Result<Json> Status(const std::string& id);
+  std::vector<Json> List();
   // Cancels a queued deployment, or one still preparing. Returns a message.
   Result<std::string> Cancel(const std::string& id);
   // Stops taking deployments off the queue (the runtime is shutting down).
@@ -100,7 +100,7 @@ class Deployer {
 
   // The running set as the committed configuration describes it.
   std::map<std::string, ServiceDefinition> DefinitionsFromTree(std::vector<std::string>* problems);
-  Json Record(const std::string& id) const;
+  Json Record(const std::string& id);
   void PutRecordField(const std::string& id, const std::string& status, const std::string& detailed,
                       const std::optional<DeploymentFailure>& f);
   void TrimHistory();

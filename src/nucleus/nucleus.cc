@@ -1,7 +1,6 @@
 #include "nucleus/nucleus.h"
 
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -57,20 +56,6 @@ Result<std::string> SocketPathFor(const std::string& root) {
   fs::create_directory_symlink(root, link, ec);
   if (ec) return MakeError("cannot create " + link + " -> " + root + ": " + ec.message());
   return link + "/ipc.socket";
-}
-
-std::string RandomToken(size_t length) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::string out;
-  while (out.size() < length) {
-    unsigned char b[64];
-    ssize_t n = getrandom(b, sizeof b, 0);
-    for (ssize_t i = 0; i < n && out.size() < length; ++i) {
-      if (b[i] < 248) out.push_back(kAlphabet[b[i] % 62]);
-    }
-  }
-  return out;
 }
 
 int Fail(const std::string& message) {

@@ -48,31 +48,26 @@ bool Stopped(const lifecycle::Component& c) {
 
 }  // namespace
 
+std::string RandomToken(size_t length) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string token;
+  while (token.size() < length) {
+    unsigned char bytes[64];
+    ssize_t n = getrandom(bytes, sizeof bytes, 0);
+    // 248 = 62 * 4: rejecting bytes above it keeps every character equally likely.
+    for (ssize_t i = 0; i < n && token.size() < length; ++i) {
+      if (bytes[i] < 248) token.push_back(kAlphabet[bytes[i] % 62]);
+    }
+  }
+  return token;
+}
+
 Services::Services(boost::asio::io_context& io, ServiceEnvironment env, logs::Logs& logs,
                    config::Tree& tree, lifecycle::ProcessLedger* ledger)
     : io_(io), env_(std::move(env)), logs_(logs), tree_(tree), ledger_(ledger) {}
 
 Services::~Services() { *alive_ = false; }
-
-std::string Services::NewToken() const {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  unsigned char bytes[16];
-  size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
-  std::string token;
-  // 248 = 62 * 4: rejecting bytes above it keeps every character equally likely.
-  for (unsigned char b : bytes) {
-    while (b >= 248) {
-      if (getrandom(&b, 1, 0) != 1) b = 0;
-    }
-    token.push_back(kAlphabet[b % 62]);
-  }
-  return token;
-}
 
 Result<lifecycle::ComponentSpec> Services::BuildSpec(
     const std::string& name, const ServiceDefinition& def, const std::string& svcuid,
@@ -222,7 +217,7 @@ std::map<std::string, std::string> Services::Apply(
   for (const auto& [name, def] : desired) {
     auto found = services_.find(name);
     std::string install_key, run_key, bootstrap_key;
-    const std::string svcuid = found != services_.end() ? found->second.svcuid : NewToken();
+    const std::string svcuid = found != services_.end() ? found->second.svcuid : RandomToken(16);
     auto spec = BuildSpec(name, def, svcuid, desired, &install_key, &run_key, &bootstrap_key);
     if (!spec.ok()) {
       problems[name] = spec.error().message;

@@ -25,6 +25,9 @@
 
 namespace lichen::nucleus {
 
+// `length` characters of [A-Za-z0-9] from the kernel CSPRNG: SVCUIDs, the CLI token.
+std::string RandomToken(size_t length);
+
 // What the configuration says one component is.
 struct ServiceDefinition {
   recipe::Recipe recipe;
@@ -119,7 +122,6 @@ class Services : public lifecycle::ComponentObserver {
   void Notify();
   void PumpStopAll();
   void ReapRemoved();
-  std::string NewToken() const;
 
   boost::asio::io_context& io_;
   ServiceEnvironment env_;

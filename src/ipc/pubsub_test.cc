@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "ipc/authorization.h"
+#include "ipc/cloud_offline.h"
 #include "ipc/event_stream.h"
 #include "ipc/server.h"
 
@@ -399,6 +400,12 @@ class PubSubServerTest : public ::testing::Test {
       ASSERT_TRUE(authorizer_.SetPolicies(component, everything).empty());
     }
     ASSERT_TRUE(authorizer_
+                    .SetPolicies("com.example.Pub", Json::parse(R"({
+      "aws.greengrass.ipc.pubsub": {"all": {"operations": ["*"], "resources": ["*"]}},
+      "aws.greengrass.ipc.mqttproxy": {"iot": {
+        "operations": ["*"], "resources": ["devices/+/telemetry"]}}})"))
+                    .empty());
+    ASSERT_TRUE(authorizer_
                     .SetPolicies("com.example.Limited", Json::parse(R"({
       "aws.greengrass.ipc.pubsub": {"pub": {
         "operations": ["aws.greengrass#PublishToTopic"], "resources": ["allowed/*"]}}})"))
@@ -412,6 +419,7 @@ class PubSubServerTest : public ::testing::Test {
           return std::nullopt;
         });
     RegisterPubSub(*server_, pubsub_, authorizer_);
+    RegisterCloudOperationsOffline(*server_, authorizer_);
     ASSERT_TRUE(server_->Listen(socket_));
     thread_ = std::thread([this] {
       auto guard = boost::asio::make_work_guard(io_);
@@ -697,6 +705,26 @@ TEST_F(PubSubServerTest, ASubscriberThatNeverReadsBlocksNobody) {
   // kernel's socket buffer), since nothing was read: it must stay near the queue bound.
   EXPECT_LE(slow_sub.delivered * event_size, kMaxQueuedBytesPerConnection + 2 * 1024 * 1024)
       << slow_sub.delivered << " events of " << event_size << " bytes";
+}
+
+// The cloud operations sit beside pubsub in the server: without a cloud connection they
+// answer ServiceError, but only to a caller its policies allow (the same check first).
+TEST_F(PubSubServerTest, CloudOperationsSayTheCloudIsUnreachableAfterAuthorization) {
+  auto pub = Connected("tok-pub");
+  ExpectError(pub->Call(1, "aws.greengrass#PublishToIoTCore",
+                        {{"topicName", "devices/a/telemetry"}, {"qos", "0"}}),
+              "ServiceError", "no connection to AWS IoT Core");
+  ExpectError(pub->Call(2, "aws.greengrass#SubscribeToIoTCore",
+                        {{"topicName", "devices/a/telemetry"}, {"qos", "1"}}),
+              "ServiceError", "no connection to AWS IoT Core");
+  ExpectError(pub->Call(3, "aws.greengrass#PublishToIoTCore",
+                        {{"topicName", "devices/a/b/telemetry"}, {"qos", "0"}}),
+              "UnauthorizedError", "devices/a/b/telemetry");
+  ExpectError(pub->Call(4, "aws.greengrass#GetSecretValue", {{"secretId", "db"}}),
+              "UnauthorizedError", "aws.greengrass.SecretManager");
+  // The connection is still usable after the refusals.
+  ExpectResponse(pub->Call(5, kPublishToTopic, Publish("t", {{"n", 1}})),
+                 "aws.greengrass#PublishToTopicResponse", true);
 }
 
 }  // namespace

@@ -3,34 +3,6 @@
 namespace lichen::nucleus {
 namespace {
 
-constexpr std::string_view kCliService = "aws.greengrass.Cli";
-
-bool Matches(const Json& list, std::string_view value) {
-  if (!list.is_array()) return false;
-  for (const auto& item : list) {
-    if (item.is_string() && (item.get<std::string>() == "*" || item.get<std::string>() == value)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// Whether `component` may call `operation` on `resource` under its aws.greengrass.Cli
-// policies (the CLI's own token may do everything).
-bool Allowed(const config::Tree& tree, const std::string& component, const std::string& operation,
-             std::string_view resource) {
-  if (component == kCliPrincipal) return true;
-  auto policies = tree.ToJson(
-      {"services", component, "configuration", "accessControl", std::string(kCliService)});
-  if (!policies || !policies->is_object()) return false;
-  for (const auto& [id, policy] : policies->items()) {
-    (void)id;
-    if (!policy.is_object() || !Matches(policy.value("operations", Json()), operation)) continue;
-    if (resource.empty() || Matches(policy.value("resources", Json()), resource)) return true;
-  }
-  return false;
-}
-
 Json Details(const Services::Info& info, const config::Tree& tree) {
   Json out = {{"componentName", info.name},
               {"version", info.version},
@@ -49,12 +21,19 @@ std::string Text(const Json& request, const char* key) {
 }  // namespace
 
 void RegisterCliService(ipc::IpcServer& server, Deployer& deployer, Services& services,
-                        const config::Tree& tree) {
-  auto guard = [&tree](const std::shared_ptr<ipc::Call>& call, std::string_view resource) {
-    const std::string op = call->operation();
-    if (Allowed(tree, call->component(), op, resource)) return true;
-    call->Error("ServiceError", call->component() + " is not authorized to perform " + op +
-                                    (resource.empty() ? "" : " on " + std::string(resource)));
+                        const config::Tree& tree, const ipc::Authorizer& authorizer) {
+  // The CLI's own token may do everything; a component needs an aws.greengrass.Cli
+  // policy naming the operation (and, for one component, that component's name). None of
+  // these operations declares UnauthorizedError (clients would report an internal
+  // error), so a refusal is a ServiceError carrying the nucleus's wording.
+  auto guard = [&authorizer](const std::shared_ptr<ipc::Call>& call, std::string_view resource) {
+    const std::string& op = call->operation();
+    if (call->component() == kCliPrincipal) return true;
+    const auto target = resource.empty() ? std::nullopt : std::optional<std::string_view>(resource);
+    if (authorizer.Allowed(call->component(), ipc::kCliService, op, target)) return true;
+    call->Error("ServiceError",
+                ipc::Authorizer::DenialMessage(call->component(), ipc::kCliService, op,
+                                               resource.empty() ? "*" : resource));
     return false;
   };
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/tree.h"
+#include "ipc/authorization.h"
 #include "ipc/server.h"
 #include "nucleus/deployer.h"
 #include "nucleus/services.h"
@@ -17,6 +18,6 @@ namespace lichen::nucleus {
 inline constexpr std::string_view kCliPrincipal = "lichen-cli";
 
 void RegisterCliService(ipc::IpcServer& server, Deployer& deployer, Services& services,
-                        const config::Tree& tree);
+                        const config::Tree& tree, const ipc::Authorizer& authorizer);
 
 }  // namespace lichen::nucleus

@@ -14,6 +14,7 @@
 
 #include "config/state_store.h"
 #include "ipc/authorization.h"
+#include "ipc/cloud_offline.h"
 #include "ipc/pubsub.h"
 #include "ipc/server.h"
 #include "lifecycle/cgroup.h"
@@ -193,9 +194,10 @@ int RunNucleus(const NucleusOptions& options) {
     if (token == cli_token) return std::string(kCliPrincipal);
     return services.ComponentForToken(token);
   });
-  RegisterCliService(server, deployer, services, tree);
+  RegisterCliService(server, deployer, services, tree, authorizer);
   RegisterConfigService(server, tree, *state, services, **logs);
   ipc::RegisterPubSub(server, pubsub, authorizer);
+  ipc::RegisterCloudOperationsOffline(server, authorizer);
   auto listening = server.Listen(*socket_path);
   if (!listening.ok()) return Fail(listening.error().message);
   auto written = WriteCliIpcInfo(root_trimmed, {*socket_path, cli_token}, runtime.cli_group);

@@ -27,9 +27,92 @@ Result<std::string> Text(const Json& parent, std::string_view key, const std::st
   return *text;
 }
 
+// Fills the AWS settings: the IoT credentials provider's keys, proxy, and Lichen's own
+// credential sources and S3 endpoint.
+Result<void> ParseAwsSettings(const Json& c, const Json& system, const Json& tes,
+                              AwsSettings& aws) {
+  for (auto [key, field] : {std::pair{"iotCredEndpoint", &aws.iot_cred_endpoint},
+                            std::pair{"iotRoleAlias", &aws.iot_role_alias}}) {
+    auto v = Text(c, key, "");
+    if (!v.ok()) return v.error();
+    *field = *v;
+  }
+  for (auto [key, field] : {std::pair{"certificateFilePath", &aws.certificate_path},
+                            std::pair{"privateKeyPath", &aws.private_key_path}}) {
+    auto v = Text(system, key, "system.");
+    if (!v.ok()) return v.error();
+    *field = *v;
+  }
+  if (aws.uses_iot_credentials() && (aws.iot_role_alias.empty() || aws.certificate_path.empty() ||
+                                     aws.private_key_path.empty())) {
+    return MakeError(
+        "iotCredEndpoint is set, so iotRoleAlias, system.certificateFilePath and "
+        "system.privateKeyPath are needed too");
+  }
+  if (const Json* port = Member(tes, "port")) {
+    auto n = recipe::ScalarInt(*port);
+    if (!n || *n < 0 || *n > 65535) {
+      return MakeError(
+          "aws.greengrass.TokenExchangeService.configuration.port: expected a "
+          "port number (0 = any free port)");
+    }
+    aws.tes_port = static_cast<int>(*n);
+  }
+  if (const Json* proxy = Member(c, "networkProxy")) {
+    if (!proxy->is_object()) return MakeError("networkProxy: expected a mapping");
+    auto no_proxy = Text(*proxy, "noProxyAddresses", "networkProxy.");
+    if (!no_proxy.ok()) return no_proxy.error();
+    aws.no_proxy = *no_proxy;
+    if (const Json* inner = Member(*proxy, "proxy")) {
+      auto url = Text(*inner, "url", "networkProxy.proxy.");
+      if (!url.ok()) return url.error();
+      aws.proxy_url = *url;
+      auto user = Text(*inner, "username", "networkProxy.proxy.");
+      auto password = Text(*inner, "password", "networkProxy.proxy.");
+      if (!user.ok()) return user.error();
+      if (!password.ok()) return password.error();
+      // libcurl takes credentials inside the proxy URL.
+      if (!user->empty() && aws.proxy_url.find("://") != std::string::npos) {
+        const auto at = aws.proxy_url.find("://") + 3;
+        aws.proxy_url.insert(at, *user + (password->empty() ? "" : ":" + *password) + "@");
+      }
+    }
+  }
+  const Json* lichen = Member(c, "lichen");
+  if (lichen == nullptr || !lichen->is_object()) return {};
+  if (const Json* creds = Member(*lichen, "credentials")) {
+    if (!creds->is_object()) return MakeError("lichen.credentials: expected a mapping");
+    for (auto [key, field] : {std::pair{"accessKeyId", &aws.static_access_key_id},
+                              std::pair{"secretAccessKey", &aws.static_secret_access_key},
+                              std::pair{"sessionToken", &aws.static_session_token},
+                              std::pair{"file", &aws.credentials_file},
+                              std::pair{"profile", &aws.credentials_profile}}) {
+      auto v = Text(*creds, key, "lichen.credentials.");
+      if (!v.ok()) return v.error();
+      if (!v->empty()) *field = *v;
+    }
+    if (aws.static_access_key_id.empty() != aws.static_secret_access_key.empty()) {
+      return MakeError("lichen.credentials: accessKeyId and secretAccessKey go together");
+    }
+  }
+  if (const Json* s3 = Member(*lichen, "s3")) {
+    if (!s3->is_object()) return MakeError("lichen.s3: expected a mapping");
+    auto endpoint = Text(*s3, "endpoint", "lichen.s3.");
+    if (!endpoint.ok()) return endpoint.error();
+    if (!endpoint->empty() && endpoint->rfind("http://", 0) != 0 &&
+        endpoint->rfind("https://", 0) != 0) {
+      return MakeError("lichen.s3.endpoint: expected an http:// or https:// URL, got '" +
+                       *endpoint + "'");
+    }
+    aws.s3_endpoint = *endpoint;
+  }
+  return {};
+}
+
 }  // namespace
 
-Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& system) {
+Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& system,
+                                         const Json& tes_configuration) {
   RuntimeConfig out;
   if (!configuration.is_null() && !configuration.is_object()) {
     return MakeError("the nucleus configuration must be a mapping, got " +
@@ -132,6 +215,9 @@ Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& 
     if (!group.ok()) return group.error();
     out.cli_group = *group;
   }
+  if (auto aws = ParseAwsSettings(c, system, tes_configuration, out.aws); !aws.ok()) {
+    return aws.error();
+  }
   return out;
 }
 
@@ -146,14 +232,17 @@ Result<RuntimeConfig> LoadRuntimeConfig(const std::string& path) {
   if (!root.is_null() && !root.is_object()) return MakeError(path + ": expected a mapping");
   Json configuration = root;
   Json system = Json();
+  Json tes = Json();
   if (const Json* services = Member(root, "services")) {
     const Json* nucleus = Member(*services, "aws.greengrass.Nucleus");
     const Json* conf = nucleus ? Member(*nucleus, "configuration") : nullptr;
     configuration = conf ? *conf : Json::object();
+    const Json* tes_service = Member(*services, "aws.greengrass.TokenExchangeService");
+    if (const Json* t = tes_service ? Member(*tes_service, "configuration") : nullptr) tes = *t;
   }
   if (const Json* s = Member(root, "system")) system = *s;
   if (!Member(root, "services") && Member(root, "system")) configuration.erase("system");
-  auto out = ParseRuntimeConfig(configuration, system);
+  auto out = ParseRuntimeConfig(configuration, system, tes);
   if (!out.ok()) return MakeError(path + ": " + out.error().message);
   return out;
 }

@@ -20,6 +20,34 @@ namespace lichen::nucleus {
 
 using Json = recipe::Json;
 
+// Where AWS credentials come from and how AWS is reached (S3 artifacts, private ECR,
+// the token exchange service).
+struct AwsSettings {
+  std::string iot_cred_endpoint;  // iotCredEndpoint: host or host:port
+  std::string iot_role_alias;     // iotRoleAlias
+  std::string certificate_path;   // system.certificateFilePath
+  std::string private_key_path;   // system.privateKeyPath
+  // Beyond the nucleus, for devices that are not IoT things (lichen.credentials):
+  // long-term keys, or a shared credentials file and profile.
+  std::string static_access_key_id;
+  std::string static_secret_access_key;
+  std::string static_session_token;
+  std::string credentials_file;
+  std::string credentials_profile = "default";
+  // The token exchange service's port (its component's configuration.port); 0 = any.
+  int tes_port = 0;
+  // lichen.s3.endpoint: an S3-compatible server reached path-style (http://host:port).
+  std::string s3_endpoint;
+  // networkProxy.proxy.url and networkProxy.noProxyAddresses.
+  std::string proxy_url;
+  std::string no_proxy;
+
+  bool uses_iot_credentials() const { return !iot_cred_endpoint.empty(); }
+  bool has_credentials() const {
+    return uses_iot_credentials() || !static_access_key_id.empty() || !credentials_file.empty();
+  }
+};
+
 struct RuntimeConfig {
   std::string thing_name;
   std::string aws_region;
@@ -38,12 +66,15 @@ struct RuntimeConfig {
   // at once fails the deployment there too).
   std::chrono::milliseconds run_stable{1000};
   std::string cli_group;  // lichen.cliGroup: may read the CLI token besides root
+  AwsSettings aws;
   Json nucleus_configuration = Json::object();  // everything, as given
 };
 
 // Reads a runtime configuration file. Errors name the file and the key.
 Result<RuntimeConfig> LoadRuntimeConfig(const std::string& path);
-// From already parsed parts (`system` may be null).
-Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& system);
+// From already parsed parts (`system` and `tes_configuration`, the token exchange
+// service's configuration, may be null).
+Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& system,
+                                         const Json& tes_configuration = Json());
 
 }  // namespace lichen::nucleus

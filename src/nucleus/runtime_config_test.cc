@@ -87,6 +87,10 @@ TEST(RuntimeConfig, ErrorsNameTheFileAndTheKey) {
       {"lichen: {deploymentTimeoutSeconds: 0}", "lichen.deploymentTimeoutSeconds"},
       {"setenv: {A: {b: c}}", "setenv.A"},
       {"awsRegion: [1]", "awsRegion"},
+      {"iotCredEndpoint: creds.example", "iotRoleAlias"},
+      {"networkProxy: [x]", "networkProxy"},
+      {"lichen: {credentials: {accessKeyId: AKID}}", "lichen.credentials"},
+      {"lichen: {s3: {endpoint: 'localhost:9000'}}", "lichen.s3.endpoint"},
       {"{unclosed", "bad.yaml"},
   };
   for (const auto& c : cases) {
@@ -98,6 +102,56 @@ TEST(RuntimeConfig, ErrorsNameTheFileAndTheKey) {
     EXPECT_NE(config.error().message.find(path), std::string::npos) << config.error().message;
     std::filesystem::remove(path);
   }
+}
+
+TEST(RuntimeConfig, ReadsWhereAwsCredentialsAndArtifactsComeFrom) {
+  auto path = WriteFile("aws.yaml", R"(
+system:
+  thingName: "MyThing"
+  certificateFilePath: "/greengrass/v2/device.pem.crt"
+  privateKeyPath: "/greengrass/v2/private.pem.key"
+  rootCaPath: "/greengrass/v2/AmazonRootCA1.pem"
+services:
+  aws.greengrass.Nucleus:
+    configuration:
+      awsRegion: "us-east-1"
+      iotCredEndpoint: "c1.credentials.iot.us-east-1.amazonaws.com"
+      iotRoleAlias: "GreengrassV2TokenExchangeRoleAlias"
+      networkProxy:
+        noProxyAddresses: "localhost,127.0.0.1"
+        proxy: {url: "http://proxy.local:3128", username: "u", password: "p"}
+      lichen:
+        s3: {endpoint: "http://127.0.0.1:4569"}
+  aws.greengrass.TokenExchangeService:
+    configuration:
+      port: 2020
+)");
+  auto config = LoadRuntimeConfig(path);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const AwsSettings& aws = config->aws;
+  EXPECT_TRUE(aws.uses_iot_credentials());
+  EXPECT_EQ(aws.iot_role_alias, "GreengrassV2TokenExchangeRoleAlias");
+  EXPECT_EQ(aws.certificate_path, "/greengrass/v2/device.pem.crt");
+  EXPECT_EQ(aws.private_key_path, "/greengrass/v2/private.pem.key");
+  EXPECT_EQ(aws.tes_port, 2020);
+  EXPECT_EQ(aws.proxy_url, "http://u:p@proxy.local:3128");
+  EXPECT_EQ(aws.no_proxy, "localhost,127.0.0.1");
+  EXPECT_EQ(aws.s3_endpoint, "http://127.0.0.1:4569");
+  std::filesystem::remove(path);
+
+  // A device that is not an IoT thing names its keys (or a credentials file) itself.
+  path = WriteFile("static.yaml", R"(
+lichen:
+  credentials: {accessKeyId: AKIDEXAMPLE, secretAccessKey: secret, sessionToken: tok}
+)");
+  config = LoadRuntimeConfig(path);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_FALSE(config->aws.uses_iot_credentials());
+  EXPECT_TRUE(config->aws.has_credentials());
+  EXPECT_EQ(config->aws.static_access_key_id, "AKIDEXAMPLE");
+  EXPECT_EQ(config->aws.static_session_token, "tok");
+  EXPECT_EQ(config->aws.tes_port, 0);
+  std::filesystem::remove(path);
 }
 
 TEST(RuntimeConfig, AMissingFileIsAnError) {

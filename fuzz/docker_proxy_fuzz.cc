@@ -1,0 +1,37 @@
+// Fuzzes the Docker socket proxy's request parser (what a component sends to its Docker
+// socket): the input is split into reads at points the first bytes choose, and fed to a
+// RequestRewriter.
+//
+// Invariants: no crash or unbounded growth; once Feed fails it keeps failing; the bytes
+// forwarded never exceed the bytes read plus what labelling added to the creates seen.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "docker/socket_proxy.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const size_t step = 1 + data[0] % 64;  // read size
+  std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const std::map<std::string, std::string> labels = {{"lichen.component", "Fuzz"}};
+  lichen::docker::RequestRewriter rewriter(labels, 64 * 1024);
+  size_t forwarded = 0;
+  bool failed = false;
+  for (size_t at = 0; at < input.size(); at += step) {
+    auto out = rewriter.Feed(input.substr(at, step));
+    if (!out.ok()) {
+      failed = true;
+      continue;
+    }
+    if (failed) std::abort();  // a broken stream must stay broken
+    forwarded += out->size();
+  }
+  // A create grows by the label JSON and a re-written Content-Length (and loses its
+  // framing headers and JSON whitespace); 256 bytes per create covers it.
+  if (forwarded > input.size() + 256 * (rewriter.containers_created() + 1)) std::abort();
+  return 0;
+}

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <deque>
 
 #include "ipc/event_stream.h"
@@ -18,7 +20,7 @@ using asio::local::stream_protocol;
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(IpcServer& server, stream_protocol::socket socket)
-      : server_(server), socket_(std::move(socket)) {}
+      : server_(server), socket_(std::move(socket)), linger_(socket_.get_executor()) {}
 
   void Start() { ReadLoop(); }
 
@@ -26,6 +28,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     closing_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
+    linger_.cancel();
     CloseAllCalls();
   }
 
@@ -129,14 +132,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void ReadLoop() {
-    if (closing_) return;
+    if (reading_ || (closing_ && !draining_)) return;
+    reading_ = true;
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(buf_),
                             [self](const boost::system::error_code& ec, size_t n) {
+                              self->reading_ = false;
                               if (ec) {
                                 self->Shutdown();
                                 return;
                               }
+                              if (self->draining_) return self->ReadLoop();  // discarded
                               self->decoder_.Feed(std::string_view(self->buf_.data(), n));
                               while (!self->closing_) {
                                 auto next = self->decoder_.Next();
@@ -151,10 +157,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
                             });
   }
 
+  // Ends the connection after the last frame went out: the client closes first, or
+  // two seconds pass. Closing at once makes the SDK clients see the end of the
+  // connection before they have read the last frame, so a refusing CONNECT_ACK looked
+  // like a network error instead of access denied. What the client still sends is
+  // discarded.
   void Finish() {
-    boost::system::error_code ignored;
-    socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    if (draining_) return;
+    draining_ = true;
+    linger_.expires_after(std::chrono::seconds(2));
+    linger_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->Shutdown();
+    });
+    ReadLoop();
   }
 
   void CloseAllCalls() {
@@ -173,7 +188,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
+  bool reading_ = false;
   bool closing_ = false;
+  bool draining_ = false;  // after Finish(): reading only to see the client close
+  asio::steady_timer linger_;
   std::string component_;
   std::map<int32_t, std::shared_ptr<Call>> calls_;
 

@@ -155,6 +155,9 @@ void RegisterConfigService(ipc::IpcServer& server, config::Tree& tree, config::S
     }
     if (!services.ReportState(call->component(), reported)) {
       auto info = services.Find(call->component());
+      // Reporting the state it is already in changes nothing: not an error (a Run-only
+      // component that says RUNNING once it is ready, as the AWS examples do).
+      if (info && info->state == reported) return call->Respond(Json::object());
       return call->Error("ServiceError",
                          "cannot report " + text + " while " + lifecycle::ToString(info->state));
     }

@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <deque>
+#include <vector>
 
 #include "ipc/event_stream.h"
 
@@ -16,6 +17,9 @@ namespace lichen::ipc {
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
+
+// IOV_MAX is 1024 on Linux; stay well below it.
+constexpr size_t kMaxFramesPerWrite = 256;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -110,25 +114,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
     StartWrite();
   }
 
+  // Everything queued goes out in one gather write: one system call and one wake-up of
+  // the client for a burst of frames instead of one per frame.
   void StartWrite() {
     if (writing_ || queue_.empty() || !socket_.is_open()) return;
     writing_ = true;
+    in_flight_.clear();
+    while (!queue_.empty() && in_flight_.size() < kMaxFramesPerWrite) {
+      in_flight_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(in_flight_.size());
+    for (const auto& frame : in_flight_) buffers.emplace_back(asio::buffer(frame));
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(queue_.front()),
-                      [self](const boost::system::error_code& ec, size_t) {
-                        self->writing_ = false;
-                        self->queued_bytes_ -= self->queue_.front().size();
-                        self->queue_.pop_front();
-                        if (ec) {
-                          self->Shutdown();
-                          return;
-                        }
-                        if (!self->queue_.empty()) {
-                          self->StartWrite();
-                        } else if (self->closing_) {
-                          self->Finish();
-                        }
-                      });
+    asio::async_write(socket_, buffers, [self](const boost::system::error_code& ec, size_t) {
+      self->writing_ = false;
+      for (const auto& frame : self->in_flight_) self->queued_bytes_ -= frame.size();
+      self->in_flight_.clear();
+      if (ec) {
+        self->Shutdown();
+        return;
+      }
+      if (!self->queue_.empty()) {
+        self->StartWrite();
+      } else if (self->closing_) {
+        self->Finish();
+      }
+    });
   }
 
   void ReadLoop() {
@@ -184,8 +197,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   stream_protocol::socket socket_;
   Decoder decoder_;
   RpcConnection rpc_;
-  std::array<char, 64 * 1024> buf_{};
+  // Not zero-filled: an idle connection should not keep these pages resident. Frames
+  // larger than one read are assembled by the decoder.
+  std::array<char, 8 * 1024> buf_;
   std::deque<std::string> queue_;
+  std::vector<std::string> in_flight_;  // the frames of the write in progress
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool reading_ = false;

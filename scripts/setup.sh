@@ -11,6 +11,9 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libsqlite3-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev libboost-dev
   python3 procps                         # test fixtures (zip files), ps/pgrep
+  docker.io containerd runc docker-compose # Docker Engine 20.10 (scripts/services.sh)
+  docker-registry apache2-utils curl      # local registries, htpasswd; service probes
+  busybox-static                          # test images (tests/docker/make_test_image.sh)
 )
 # Node.js runs the reference oracles and SDK clients; keep an existing install.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -8,7 +8,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+# The servers the tests talk to (dockerd, registries, s3rver). At exit, stop only those
+# this run started, not ones that were already up.
+before=$(scripts/services.sh list)
+# A service that did not start fails its tests (with a message), not the whole run.
+scripts/services.sh start || echo "test.sh: not every service started (see /run/lichen-services)" >&2
+ours=$(comm -13 <(sort <<<"$before") <(scripts/services.sh list | sort) | tr '\n' ' ')
+# shellcheck disable=SC2086 # $ours is a list of names
+trap 'rm -rf "$logs"; [ -z "$ours" ] || scripts/services.sh stop $ours' EXIT
 passed=0
 failed=0
 run_ctest() {  # run_ctest NAME BUILD_DIR

@@ -168,6 +168,22 @@ TEST_F(NucleusE2EStarted, DependentStartsOnlyAfterItsHardDependencyRuns) {
   EXPECT_LT(hello_running, greeter_starting) << log;
 }
 
+// A dependent without an Install step that sorts before its dependency once started in
+// the same pass as it, before the dependency existed.
+TEST_F(NucleusE2EStarted, ADependentWithoutInstallWaitsForADependencyDeployedWithIt) {
+  const std::string dependent = "lichen.e2e.AaDependent";
+  const std::string dependency = "lichen.e2e.ZzDependency";
+  DeployOk({"-r", Recipes(), "-m", dependent + "=1.0.0"});
+  const std::string log = n().Log();
+  const auto dependency_running =
+      log.find("serviceName=" + dependency + ", currentState=STARTING, newState=RUNNING");
+  const auto dependent_starting =
+      log.find("serviceName=" + dependent + ", currentState=INSTALLED, newState=STARTING");
+  ASSERT_NE(dependency_running, std::string::npos) << log;
+  ASSERT_NE(dependent_starting, std::string::npos) << log;
+  EXPECT_LT(dependency_running, dependent_starting) << log;
+}
+
 // --- configuration updates and removal -------------------------------------------------
 
 TEST_F(NucleusE2EStarted, UpdateConfigMergeThenResetRestartsTheRunProcess) {

@@ -180,6 +180,18 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
   }
   if (!env_.runtime.thing_name.empty()) set("AWS_IOT_THING_NAME", env_.runtime.thing_name);
   if (!env_.runtime.root_ca_path.empty()) set("GG_ROOT_CA_PATH", env_.runtime.root_ca_path);
+  if (!env_.credentials_uri.empty())
+    set("AWS_CONTAINER_CREDENTIALS_FULL_URI", env_.credentials_uri);
+  // Both spellings: curl and most SDKs read the lower case, others the upper case.
+  if (const auto& proxy = env_.runtime.aws.proxy_url; !proxy.empty()) {
+    for (const char* k : {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}) {
+      set(k, proxy);
+    }
+  }
+  if (const auto& no_proxy = env_.runtime.aws.no_proxy; !no_proxy.empty()) {
+    set("no_proxy", no_proxy);
+    set("NO_PROXY", no_proxy);
+  }
   for (const auto& [k, v] : env_.runtime.setenv) set(k, v);
 
   *install_key = version + "|" + (user ? *user : "") + "|" +
@@ -201,7 +213,8 @@ std::map<std::string, std::string> Services::Apply(
     const std::map<std::string, ServiceDefinition>& desired,
     const std::set<std::string>& redeploy) {
   std::map<std::string, std::string> problems;
-  run_as_cache_.clear();  // users and groups may have changed since the last Apply
+  std::vector<std::string> started;  // new components, started after the loop
+  run_as_cache_.clear();             // users and groups may have changed since the last Apply
   for (auto it = services_.begin(); it != services_.end();) {
     if (desired.count(it->first)) {
       ++it;
@@ -235,8 +248,8 @@ std::map<std::string, std::string> Services::Apply(
       spec->bootstrap = !bootstrap_key.empty() && redeploy.count(name) > 0;
       m.component = std::make_unique<lifecycle::Component>(
           io_, std::move(*spec), *this, [this, name = name] { return DependenciesReady(name); });
-      auto& placed = services_.emplace(name, std::move(m)).first->second;
-      placed.component->Start();
+      services_.emplace(name, std::move(m));
+      started.push_back(name);
       continue;
     }
     Managed& m = found->second;
@@ -268,6 +281,14 @@ std::map<std::string, std::string> Services::Apply(
         m.stop_requested = false;
         m.component->Start();
       }
+    }
+  }
+  // New components start only once every one of them is in place: a component started
+  // earlier would take a dependency that is not added yet for a built-in one, and start
+  // before it.
+  for (const auto& name : started) {
+    if (auto it = services_.find(name); it != services_.end() && it->second.component) {
+      it->second.component->Start();
     }
   }
   for (auto& [name, m] : services_) {

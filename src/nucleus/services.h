@@ -41,6 +41,9 @@ struct ServiceEnvironment {
   std::string socket_path;  // what components connect to (short enough to bind)
   std::string version;      // GGC_VERSION
   std::string cgroup_base;  // cgroup v2 folder for component cgroups; empty = none
+  // The token exchange service's URL (AWS_CONTAINER_CREDENTIALS_FULL_URI); empty when
+  // no credentials are configured.
+  std::string credentials_uri;
   recipe::Platform platform;
   RuntimeConfig runtime;
 };

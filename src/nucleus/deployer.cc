@@ -65,6 +65,7 @@ struct PrepareInput {
   std::string root;
   recipe::Platform platform;
   RuntimeConfig runtime;
+  std::shared_ptr<aws::S3Client> s3;  // null: no AWS access configured
 };
 
 Error Failure(std::string code, std::string message) {
@@ -82,6 +83,7 @@ std::string ResolutionCode(const std::string& message) {
 Result<Plan> PreparePlan(const PrepareInput& in) {
   const auto& req = in.request;
   store::ComponentStore store(in.root);
+  store.SetS3Client(in.s3);
 
   struct FromDir {
     recipe::Recipe recipe;
@@ -263,6 +265,12 @@ std::string ErrorType(const std::string& code) {
       {"SET_PERMISSION_ERROR", "DEVICE_ERROR"},
       {"COMPONENT_BROKEN", "USER_COMPONENT_ERROR"},
       {"DEPLOYMENT_TIMEOUT", "USER_COMPONENT_ERROR"},
+      {"S3_ACCESS_DENIED", "PERMISSION_ERROR"},
+      {"S3_HEAD_OBJECT_ACCESS_DENIED", "PERMISSION_ERROR"},
+      {"S3_RESOURCE_NOT_FOUND", "REQUEST_ERROR"},
+      {"S3_HEAD_OBJECT_RESOURCE_NOT_FOUND", "REQUEST_ERROR"},
+      {"S3_BAD_REQUEST", "REQUEST_ERROR"},
+      {"ARTIFACT_DOWNLOAD_ERROR", "NETWORK_ERROR"},
   };
   auto it = kTypes.find(code);
   return it == kTypes.end() ? "UNKNOWN_ERROR" : it->second;
@@ -274,7 +282,8 @@ std::vector<std::string> ErrorStack(const std::string& code) {
       code == "COMPONENT_CIRCULAR_DEPENDENCY_ERROR") {
     stack.push_back("NO_AVAILABLE_COMPONENT_VERSION");
   } else if (code == "ARTIFACT_CHECKSUM_MISMATCH" || code == "LOCAL_ARTIFACT_NOT_FOUND" ||
-             code == "ARTIFACT_UNARCHIVE_ERROR" || code == "UNSUPPORTED_ARTIFACT_SCHEME") {
+             code == "ARTIFACT_UNARCHIVE_ERROR" || code == "UNSUPPORTED_ARTIFACT_SCHEME" ||
+             code.rfind("S3_", 0) == 0) {
     stack.push_back("ARTIFACT_DOWNLOAD_ERROR");
   } else if (code == "RECIPE_PARSE_ERROR" || code == "RECIPE_MISSING_MANIFEST") {
     stack.push_back("COMPONENT_PACKAGE_LOADING_ERROR");
@@ -511,6 +520,7 @@ void Deployer::StartPrepare() {
   in.root = env_.root;
   in.platform = env_.platform;
   in.runtime = env_.runtime;
+  in.s3 = store_.s3_client();
   if (auto roots = tree_.ToJson({"services", "DeploymentService", "GroupToRootComponents"});
       roots && roots->is_object()) {
     for (auto g = roots->begin(); g != roots->end(); ++g) {

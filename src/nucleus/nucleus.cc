@@ -21,6 +21,7 @@
 #include "lifecycle/child_reaper.h"
 #include "lifecycle/process_ledger.h"
 #include "logs/log.h"
+#include "nucleus/aws_access.h"
 #include "nucleus/cli_ipc_info.h"
 #include "nucleus/cli_service.h"
 #include "nucleus/config_service.h"
@@ -28,6 +29,7 @@
 #include "nucleus/runtime_config.h"
 #include "nucleus/services.h"
 #include "store/component_store.h"
+#include "tes/tes_server.h"
 
 #ifndef LICHEN_VERSION
 #define LICHEN_VERSION "0.0.0"
@@ -157,8 +159,37 @@ int RunNucleus(const NucleusOptions& options) {
     if (lifecycle::MakeCgroup(base)) env.cgroup_base = base;
   }
 
+  // AWS access: one cached credential source for the token exchange service and for
+  // S3 downloads. Without one, s3:// artifacts and the TES are unavailable (and say so).
+  std::string credentials_source;
+  auto credentials = MakeCredentialProvider(runtime, &credentials_source);
+  const Services* token_owner = nullptr;  // set once Services exists; loop thread only
+  std::unique_ptr<tes::TesServer> tes;
+  if (credentials) {
+    tes::TesOptions tes_options;
+    tes_options.port = static_cast<uint16_t>(runtime.aws.tes_port);
+    tes_options.log = [&logs](std::string_view line) {
+      (*logs)->Log(logs::Level::kWarn, "TokenExchangeService", "tes", std::string(line));
+    };
+    // A component's AWS_CONTAINER_AUTHORIZATION_TOKEN is its SVCUID.
+    tes_options.authorize = [&token_owner](std::string_view token) {
+      return token_owner != nullptr && token_owner->ComponentForToken(std::string(token));
+    };
+    tes = std::make_unique<tes::TesServer>(io, credentials, std::vector<std::string>{},
+                                           std::move(tes_options));
+    auto port = tes->Start();
+    if (!port.ok()) return Fail("token exchange service: " + port.error().message);
+    env.credentials_uri =
+        "http://localhost:" + std::to_string(*port) + std::string(tes::kCredentialsPath);
+    (*logs)->Log(logs::Level::kInfo, "TokenExchangeService", "tes-start",
+                 "serving credentials to components",
+                 {{"uri", env.credentials_uri}, {"source", credentials_source}});
+  }
+
   store::ComponentStore store(root_trimmed);
+  store.SetS3Client(MakeS3Client(runtime, credentials));
   Services services(io, env, **logs, tree, &ledger);
+  token_owner = &services;
   Deployer deployer(io, *state, tree, services, store, **logs, env);
 
   // Declared before the server: its handlers hold references to both.
@@ -217,6 +248,7 @@ int RunNucleus(const NucleusOptions& options) {
             ledger.Clear();
             if (!env.cgroup_base.empty()) lifecycle::KillAndRemoveCgroupTree(env.cgroup_base);
             server.Close();
+            if (tes) tes->Stop();
             (*logs)->Log(logs::Level::kInfo, "Nucleus", "shutdown-complete", "stopped");
             (*logs)->Flush();
             io.stop();

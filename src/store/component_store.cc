@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "aws/s3.h"
 #include "recipe/artifact_uri.h"
 #include "recipe/interpolate.h"
 #include "recipe/loader.h"
@@ -46,6 +48,23 @@ Result<void> WriteFileAtomically(const std::string& path, const std::string& dat
     return MakeError(path + ": " + std::strerror(errno));
   }
   return {};
+}
+
+// The recipe's digest check for a finished download. SHA-256 (the usual case) compares
+// with the hash taken while streaming instead of reading the file again.
+Result<void> CheckDownload(const recipe::Artifact& a, const std::string& part,
+                           const aws::DownloadResult& d) {
+  std::string algorithm;
+  for (char c : a.algorithm) {
+    if (c != '-') algorithm += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (!a.digest.empty() && algorithm == "SHA256") {
+    if (d.sha256_base64 == a.digest) return {};
+    return MakeError(
+        "ARTIFACT_CHECKSUM_MISMATCH",
+        "artifact " + a.uri + ": SHA-256 is " + d.sha256_base64 + ", the recipe says " + a.digest);
+  }
+  return artifact::VerifyDigest(part, a);
 }
 
 }  // namespace
@@ -157,13 +176,24 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
     if (local_copy_exists) {
       auto copied = artifact::CopyLocalArtifact(artifact_dir, recipe.name, version, a, dest);
       if (!copied.ok()) return copied.error();
-    } else if (!have) {
-      if (a.scheme == "s3") {
+    } else if (!have && a.scheme == "s3") {
+      if (!s3_) {
         return MakeError("UNSUPPORTED_ARTIFACT_SCHEME",
                          recipe.name + " " + version + ": artifact " + a.uri +
-                             " is not in the artifact folder and s3: downloads are not "
-                             "supported by this Lichen build yet");
+                             " is not in the artifact folder and no S3 access is configured");
       }
+      auto location = aws::ParseS3Uri(a.uri);
+      if (!location.ok()) return location.error();
+      auto downloaded = s3_->Download(*location, stored,
+                                      [&a](const std::string& part, const aws::DownloadResult& d) {
+                                        return CheckDownload(a, part, d);
+                                      });
+      if (!downloaded.ok()) {
+        Error e = downloaded.error();
+        e.message = recipe.name + " " + version + ": " + e.message;
+        return e;
+      }
+    } else if (!have) {
       return MakeError("LOCAL_ARTIFACT_NOT_FOUND",
                        recipe.name + " " + version + ": artifact " + a.uri + " not found at " +
                            (artifact_dir.empty()

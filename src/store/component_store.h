@@ -6,6 +6,7 @@
 // old or the new file, never half of one. Blocking file work: call it off the event loop.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,10 @@
 #include "artifact/artifact.h"
 #include "common/result.h"
 #include "recipe/recipe.h"
+
+namespace lichen::aws {
+class S3Client;  // aws/s3.h
+}  // namespace lichen::aws
 
 namespace lichen::store {
 
@@ -38,12 +43,19 @@ class ComponentStore {
   // Every stored recipe that loads (what the resolver may choose from).
   std::vector<recipe::Recipe> LoadAll(std::vector<std::string>* problems) const;
 
-  // Puts a local deployment's artifacts of one component version in place: copies
-  // them from `artifact_dir` (<name>/<version>/<file>), checks digests, unarchives
-  // ZIPs and applies permissions (owner = the component's user). Artifacts already in
-  // the store with a matching digest are kept, so a store-only redeploy needs no
-  // artifact folder. Only greengrass:/file-name artifacts are local; other schemes are
-  // refused with a code naming the scheme until their fetchers exist.
+  // Where s3:// artifacts come from (endpoint, region, credentials). Without one, an
+  // s3:// artifact that is neither in the store nor in the artifact folder fails with
+  // UNSUPPORTED_ARTIFACT_SCHEME. Set it before deployments run; not synchronized.
+  void SetS3Client(std::shared_ptr<aws::S3Client> s3) { s3_ = std::move(s3); }
+  const std::shared_ptr<aws::S3Client>& s3_client() const { return s3_; }
+
+  // Puts the artifacts of one component version in place: copies local ones from
+  // `artifact_dir` (<name>/<version>/<file>), downloads s3:// ones (resumable, into the
+  // artifact folder) when they are not there, checks digests, unarchives ZIPs and
+  // applies permissions (owner = the component's user). Artifacts already in the store
+  // with a matching digest are kept, so a store-only redeploy needs no artifact folder
+  // and no network. docker: artifacts are refused with a code naming the scheme.
+  // Blocking (disk, network): call it off the event loop.
   Result<void> PrepareArtifacts(const recipe::Recipe& recipe,
                                 const std::vector<recipe::Artifact>& artifacts,
                                 const std::string& artifact_dir,
@@ -54,6 +66,7 @@ class ComponentStore {
 
  private:
   std::string root_;
+  std::shared_ptr<aws::S3Client> s3_;
 };
 
 }  // namespace lichen::store

@@ -188,12 +188,13 @@ Result<Credentials> FileCredentialProvider::Get() {
 Result<Credentials> ParseIotCredentialsResponse(std::string_view body) {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    return CredError(kCredentialsUnavailable,
-                     "credentials provider answered malformed JSON: " + Excerpt(body));
+    // A successful answer carries secrets: its text never goes into an error or a log.
+    return CredError(kCredentialsUnavailable, "credentials provider answered malformed JSON (" +
+                                                  std::to_string(body.size()) + " bytes)");
   }
   if (!j.is_object() || !j.contains("credentials") || !j["credentials"].is_object()) {
     return CredError(kCredentialsUnavailable,
-                     "credentials provider answer has no \"credentials\" object: " + Excerpt(body));
+                     "credentials provider answer has no \"credentials\" object");
   }
   const auto& c = j["credentials"];
   auto str = [&](const char* key) -> std::optional<std::string> {
@@ -206,10 +207,13 @@ Result<Credentials> ParseIotCredentialsResponse(std::string_view body) {
   auto id = str("accessKeyId"), secret = str("secretAccessKey"), token = str("sessionToken"),
        expiration = str("expiration");
   if (!id || !secret || !token || !expiration) {
-    return CredError(kCredentialsUnavailable,
-                     "credentials provider answer lacks accessKeyId, secretAccessKey, "
-                     "sessionToken or expiration: " +
-                         Excerpt(body));
+    std::string missing;
+    for (const auto& [name, value] :
+         {std::pair{"accessKeyId", &id}, std::pair{"secretAccessKey", &secret},
+          std::pair{"sessionToken", &token}, std::pair{"expiration", &expiration}}) {
+      if (!*value) missing += std::string(missing.empty() ? "" : ", ") + name;
+    }
+    return CredError(kCredentialsUnavailable, "credentials provider answer lacks " + missing);
   }
   auto when = ParseIso8601(*expiration);
   if (!when) {

@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/write.hpp>
 #include <cctype>
@@ -19,6 +20,7 @@ using Local = asio::local::stream_protocol;
 using Json = nlohmann::json;
 
 constexpr size_t kMaxHead = 64 * 1024;
+constexpr size_t kMaxCreateBodyDepth = 64;
 constexpr size_t kMaxChunkLine = 1024;
 
 bool IEquals(std::string_view a, std::string_view b) {
@@ -91,6 +93,28 @@ std::optional<std::string> StartedContainer(std::string_view method, std::string
 
 Result<std::string> AddLabelsToCreateBody(std::string_view body,
                                           const std::map<std::string, std::string>& labels) {
+  // Serialising recurses once per level: a deeply nested body would overflow the stack.
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  if (deepest > kMaxCreateBodyDepth) {
+    return MakeError("the container-create body nests deeper than " +
+                     std::to_string(kMaxCreateBodyDepth) + " levels");
+  }
   Json doc = body.empty() ? Json::object() : Json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     return MakeError("the container-create body is not a JSON object");
@@ -345,6 +369,7 @@ class SocketProxy::Session : public std::enable_shared_from_this<Session> {
     auto self = shared_from_this();
     upstream_.async_connect(
         Local::endpoint(owner_.options_.upstream), [self](const boost::system::error_code& ec) {
+          if (self->closed_) return;  // stopped meanwhile: the proxy may be gone
           if (ec) {
             self->Fail(502, "Lichen could not reach the Docker daemon at " +
                                 self->owner_.options_.upstream + ": " + ec.message());
@@ -480,9 +505,12 @@ Result<void> SocketProxy::Start() {
 }
 
 void SocketProxy::Accept() {
-  acceptor_->async_accept([this](const boost::system::error_code& ec, Local::socket socket) {
+  acceptor_->async_accept([this, alive = std::weak_ptr<bool>(alive_)](
+                              const boost::system::error_code& ec, Local::socket socket) {
+    // An accept that completed just before Stop() or the destructor still runs here.
+    if (alive.expired() || !acceptor_ || !acceptor_->is_open()) return;
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_ || !acceptor_->is_open()) return;
+      if (ec == asio::error::operation_aborted) return;
       Accept();
       return;
     }

@@ -123,6 +123,7 @@ class SocketProxy {
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> acceptor_;
   std::set<std::shared_ptr<Session>> sessions_;
   uint64_t containers_created_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // handlers outliving us check it
 };
 
 }  // namespace lichen::docker

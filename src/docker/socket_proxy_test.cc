@@ -45,6 +45,11 @@ TEST(CreateBodyTest, AddsOurLabelsAndKeepsTheOthers) {
   EXPECT_FALSE(AddLabelsToCreateBody("[1]", {}).ok());
   EXPECT_FALSE(AddLabelsToCreateBody("{not json", {}).ok());
   EXPECT_FALSE(AddLabelsToCreateBody(R"({"Labels":"x"})", {}).ok());
+  // Re-serialising recurses per level: a deeply nested body is refused, not dumped.
+  auto deep = AddLabelsToCreateBody(
+      "{\"Env\":" + std::string(100000, '[') + std::string(100000, ']') + "}", {});
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().message.find("nests deeper"), std::string::npos);
 }
 
 TEST(RequestMatchTest, RecognisesCreateAndStartWithOrWithoutAVersion) {

@@ -220,7 +220,8 @@ Result<PubSub::Outcome> PubSub::Publish(const std::string& source_component, std
       std::move(body);
   // Checked here, where the publisher can be told: a frame over the limit could not be
   // encoded, and the server would lose it without counting it.
-  if (const size_t size = Dump(event).size(); size + kEventFrameOverhead > kMaxMessageSize) {
+  const std::string text = Dump(event);
+  if (const size_t size = text.size(); size + kEventFrameOverhead > kMaxMessageSize) {
     return MakeError("the message is too large: its event would be " + std::to_string(size) +
                      " bytes, over the " + std::to_string(kMaxMessageSize - kEventFrameOverhead) +
                      " an event may carry");
@@ -249,7 +250,7 @@ Result<PubSub::Outcome> PubSub::Publish(const std::string& source_component, std
         sub->info.component == source_component) {
       continue;
     }
-    switch (sub->deliver(event)) {
+    switch (sub->deliver(event, text)) {
       case Delivery::kDelivered:
         ++sub->info.delivered;
         ++delivered_;
@@ -311,47 +312,49 @@ void RegisterPubSub(IpcServer& server, PubSub& pubsub, const Authorizer& authori
     call->Respond(Json::object());
   });
 
-  server.Register(std::string(kSubscribeToTopic), [&pubsub,
-                                                   &authorizer](std::shared_ptr<Call> call) {
-    const Json* topic = Member(call->request(), "topic");
-    if (!topic || !topic->is_string()) {
-      return call->Error("InvalidArgumentsError", "topic is required");
-    }
-    const auto& filter = topic->get_ref<const std::string&>();
-    if (auto valid = ValidateSubscribeFilter(filter); !valid) {
-      return call->Error("InvalidArgumentsError", valid.error().message);
-    }
-    std::optional<ReceiveMode> mode;
-    if (const Json* m = Member(call->request(), "receiveMode")) {
-      if (m->is_string()) mode = ParseReceiveMode(m->get_ref<const std::string&>());
-      if (!mode) {
-        return call->Error("InvalidArgumentsError",
-                           "receiveMode must be RECEIVE_ALL_MESSAGES or "
-                           "RECEIVE_MESSAGES_FROM_OTHERS, not " +
-                               Dump(*m));
-      }
-    }
-    if (!authorizer.Allowed(call->component(), kPubSubService, kSubscribeToTopic, filter)) {
-      return call->Error(
-          "UnauthorizedError",
-          Authorizer::DenialMessage(call->component(), kPubSubService, kSubscribeToTopic, filter));
-    }
-    // The response goes out before the subscription exists, so no event can precede it.
-    call->Respond(Json::object(), /*terminate=*/false);
-    // A stream the client closed with its first frame never calls OnClose: subscribing
-    // would leak.
-    if (!call->open()) return;
-    std::weak_ptr<Call> weak = call;  // the connection owns the call while it is open
-    const auto id = pubsub.Subscribe(call->component(), filter, mode, [weak](const Json& event) {
-      auto c = weak.lock();
-      if (!c) return Delivery::kGone;
-      if (c->Event(kSubscriptionResponseMessage, event)) return Delivery::kDelivered;
-      return c->open() ? Delivery::kDropped : Delivery::kGone;
-    });
-    call->OnClose([&pubsub, alive = pubsub.lifetime(), id] {
-      if (!alive.expired()) pubsub.Unsubscribe(id);
-    });
-  });
+  server.Register(
+      std::string(kSubscribeToTopic), [&pubsub, &authorizer](std::shared_ptr<Call> call) {
+        const Json* topic = Member(call->request(), "topic");
+        if (!topic || !topic->is_string()) {
+          return call->Error("InvalidArgumentsError", "topic is required");
+        }
+        const auto& filter = topic->get_ref<const std::string&>();
+        if (auto valid = ValidateSubscribeFilter(filter); !valid) {
+          return call->Error("InvalidArgumentsError", valid.error().message);
+        }
+        std::optional<ReceiveMode> mode;
+        if (const Json* m = Member(call->request(), "receiveMode")) {
+          if (m->is_string()) mode = ParseReceiveMode(m->get_ref<const std::string&>());
+          if (!mode) {
+            return call->Error("InvalidArgumentsError",
+                               "receiveMode must be RECEIVE_ALL_MESSAGES or "
+                               "RECEIVE_MESSAGES_FROM_OTHERS, not " +
+                                   Dump(*m));
+          }
+        }
+        if (!authorizer.Allowed(call->component(), kPubSubService, kSubscribeToTopic, filter)) {
+          return call->Error("UnauthorizedError",
+                             Authorizer::DenialMessage(call->component(), kPubSubService,
+                                                       kSubscribeToTopic, filter));
+        }
+        // The response goes out before the subscription exists, so no event can precede it.
+        call->Respond(Json::object(), /*terminate=*/false);
+        // A stream the client closed with its first frame never calls OnClose: subscribing
+        // would leak.
+        if (!call->open()) return;
+        std::weak_ptr<Call> weak = call;  // the connection owns the call while it is open
+        const auto id = pubsub.Subscribe(call->component(), filter, mode,
+                                         [weak](const Json&, const std::string& text) {
+                                           auto c = weak.lock();
+                                           if (!c) return Delivery::kGone;
+                                           if (c->EventText(kSubscriptionResponseMessage, text))
+                                             return Delivery::kDelivered;
+                                           return c->open() ? Delivery::kDropped : Delivery::kGone;
+                                         });
+        call->OnClose([&pubsub, alive = pubsub.lifetime(), id] {
+          if (!alive.expired()) pubsub.Unsubscribe(id);
+        });
+      });
 }
 
 }  // namespace lichen::ipc

@@ -110,9 +110,9 @@ struct SubscriptionInfo {
 class PubSub {
  public:
   using SubscriptionId = uint64_t;
-  // Gets the event payload ({jsonMessage|binaryMessage: {message, context: {topic}}}).
-  // Must not block.
-  using Deliver = std::function<Delivery(const Json& event)>;
+  // Gets the event payload ({jsonMessage|binaryMessage: {message, context: {topic}}}),
+  // also as JSON text, serialised once for all subscribers. Must not block.
+  using Deliver = std::function<Delivery(const Json& event, const std::string& text)>;
 
   PubSub() = default;
   PubSub(const PubSub&) = delete;

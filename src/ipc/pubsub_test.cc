@@ -105,7 +105,7 @@ struct Sink {
   std::vector<Json> events;
   Delivery answer = Delivery::kDelivered;
   PubSub::Deliver deliver() {
-    return [this](const Json& event) {
+    return [this](const Json& event, const std::string&) {
       events.push_back(event);
       return answer;
     };
@@ -230,13 +230,13 @@ TEST(PubSubTest, DeliverMayChangeSubscriptions) {
   Sink later;
   PubSub::SubscriptionId second = 0;
   int first_calls = 0;
-  auto first = ps.Subscribe("A", "t", std::nullopt, [&](const Json&) {
+  auto first = ps.Subscribe("A", "t", std::nullopt, [&](const Json&, const std::string&) {
     ++first_calls;
     ps.Unsubscribe(second);  // removed before its turn: not called
     ps.Subscribe("A", "t", std::nullopt, later.deliver());
     return Delivery::kDelivered;
   });
-  second = ps.Subscribe("A", "t", std::nullopt, [](const Json&) {
+  second = ps.Subscribe("A", "t", std::nullopt, [](const Json&, const std::string&) {
     ADD_FAILURE() << "an unsubscribed subscription was called";
     return Delivery::kDelivered;
   });
@@ -266,10 +266,11 @@ TEST(PubSubTest, ManySubscribersOnOtherTopicsDoNotGetInTheWay) {
   PubSub ps;
   int others = 0;
   for (int i = 0; i < 20000; ++i) {
-    ps.Subscribe("A", "other/" + std::to_string(i), std::nullopt, [&others](const Json&) {
-      ++others;
-      return Delivery::kDelivered;
-    });
+    ps.Subscribe("A", "other/" + std::to_string(i), std::nullopt,
+                 [&others](const Json&, const std::string&) {
+                   ++others;
+                   return Delivery::kDelivered;
+                 });
   }
   Sink sink;
   ps.Subscribe("A", "target", std::nullopt, sink.deliver());

@@ -20,6 +20,32 @@ using asio::local::stream_protocol;
 
 // IOV_MAX is 1024 on Linux; stay well below it.
 constexpr size_t kMaxFramesPerWrite = 256;
+// Deeper JSON is refused: serialising it again (an event carries the published message)
+// recurses once per level, and a 16 MiB frame of `[` would overflow the stack.
+constexpr size_t kMaxJsonDepth = 128;
+
+// Whether `text` nests arrays and objects deeper than `limit` (strings skipped).
+bool NestsDeeperThan(std::string_view text, size_t limit) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -77,6 +103,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void Dispatch(const OpenStream& open) {
+    if (NestsDeeperThan(open.payload, kMaxJsonDepth)) {
+      const std::string why =
+          "the request nests deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+      Json body = {{"message", why},
+                   {"_message", why},
+                   {"_errorCode", "ServiceError"},
+                   {"_service", "aws.greengrass#GreengrassCoreIPC"}};
+      Apply(rpc_.SendError(open.stream_id, "ServiceError", body.dump()));
+      return;
+    }
     auto request =
         Json::parse(open.payload.empty() ? std::string("{}") : open.payload, nullptr, false);
     auto it = server_.handlers_.find(open.operation);
@@ -136,6 +172,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         self->Shutdown();
         return;
       }
+      if (self->read_paused_ && self->queued_bytes_ <= kMaxQueuedBytesPerConnection / 2) {
+        self->read_paused_ = false;
+        self->ReadLoop();
+      }
       if (!self->queue_.empty()) {
         self->StartWrite();
       } else if (self->closing_) {
@@ -146,6 +186,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadLoop() {
     if (reading_ || (closing_ && !draining_)) return;
+    // A client that sends requests but does not read the answers stops being read
+    // until its queue drains: replies cannot grow memory without bound either.
+    if (!draining_ && queued_bytes_ > kMaxQueuedBytesPerConnection) {
+      read_paused_ = true;
+      return;
+    }
     reading_ = true;
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(buf_),
@@ -205,6 +251,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool reading_ = false;
+  bool read_paused_ = false;  // the client's answers are not being read
   bool closing_ = false;
   bool draining_ = false;  // after Finish(): reading only to see the client close
   asio::steady_timer linger_;
@@ -238,9 +285,13 @@ void Call::Error(std::string_view shape, const std::string& message, Json extra)
 }
 
 bool Call::Event(std::string_view model_type, const Json& payload) {
+  if (!open()) return false;
+  return EventText(model_type, payload.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+bool Call::EventText(std::string_view model_type, std::string body) {
   auto c = connection_.lock();
   if (!c || !c->rpc().IsStreamOpen(stream_)) return false;
-  std::string body = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (!c->QueueHasRoom(body.size() + 256)) {
     c->CountDroppedEvent();
     return false;

@@ -43,6 +43,8 @@ class Call : public std::enable_shared_from_this<Call> {
   // An event on a streaming operation (never before Respond). Returns false when the
   // stream is closed or the client is too slow (the event is dropped and counted).
   bool Event(std::string_view model_type, const Json& payload);
+  // The same with the payload already serialised (one text for many subscribers).
+  bool EventText(std::string_view model_type, std::string payload);
   bool open() const;
   // Called once when the client closes the stream or disconnects.
   void OnClose(std::function<void()> callback) { on_close_ = std::move(callback); }

@@ -147,6 +147,28 @@ TEST_F(ServerTest, RefusesABadTokenAndCloses) {
   EXPECT_TRUE(c.ClosedByServer());
 }
 
+// Serialising a request again recurses per level: a request nested a million deep would
+// overflow the stack. It is refused, and the connection goes on.
+TEST_F(ServerTest, DeeplyNestedRequestsAreRefusedAndTheConnectionStays) {
+  Client c(socket_);
+  c.Connect("good-token-12345");
+  ASSERT_TRUE(c.Read());
+  const std::string deep = "{\"x\":" + std::string(1000000, '[') + std::string(1000000, ']') + "}";
+  c.Send(0, 0, 1, {{"operation", std::string("aws.greengrass#Echo")}}, deep);
+  auto refused = c.Read();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->GetInt32(":message-type"), 1);
+  EXPECT_EQ(refused->GetString("service-model-type"), "aws.greengrass#ServiceError");
+  EXPECT_NE(refused->payload.find("nests deeper than"), std::string::npos) << refused->payload;
+  // Brackets inside strings do not count; 100 levels are fine.
+  const std::string fine = "{\"s\":\"" + std::string(500, '[') +
+                           "\",\"x\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  c.Send(0, 0, 2, {{"operation", std::string("aws.greengrass#Echo")}}, fine);
+  auto echoed = c.Read();
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->GetString("service-model-type"), "aws.greengrass#EchoResponse");
+}
+
 TEST_F(ServerTest, UnknownOperationsGetAnErrorWithoutAModelType) {
   Client c(socket_);
   c.Connect("good-token-12345");

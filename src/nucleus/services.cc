@@ -188,7 +188,11 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
       set(k, proxy);
     }
   }
-  if (const auto& no_proxy = env_.runtime.aws.no_proxy; !no_proxy.empty()) {
+  // With a proxy, loopback is always exempt: a request to the token exchange service
+  // carries the component's token and must not leave the device.
+  if (!env_.runtime.aws.proxy_url.empty() || !env_.runtime.aws.no_proxy.empty()) {
+    std::string no_proxy = "localhost,127.0.0.1,::1";
+    if (!env_.runtime.aws.no_proxy.empty()) no_proxy += "," + env_.runtime.aws.no_proxy;
     set("no_proxy", no_proxy);
     set("NO_PROXY", no_proxy);
   }

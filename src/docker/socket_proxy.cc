@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
+
 namespace lichen::docker {
 namespace {
 
@@ -93,25 +95,7 @@ std::optional<std::string> StartedContainer(std::string_view method, std::string
 
 Result<std::string> AddLabelsToCreateBody(std::string_view body,
                                           const std::map<std::string, std::string>& labels) {
-  // Serialising recurses once per level: a deeply nested body would overflow the stack.
-  size_t depth = 0, deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  if (deepest > kMaxCreateBodyDepth) {
+  if (JsonNestsDeeperThan(body, kMaxCreateBodyDepth)) {  // see common/json_depth.h
     return MakeError("the container-create body nests deeper than " +
                      std::to_string(kMaxCreateBodyDepth) + " levels");
   }

@@ -11,6 +11,7 @@
 #include <deque>
 #include <vector>
 
+#include "common/json_depth.h"
 #include "ipc/event_stream.h"
 
 namespace lichen::ipc {
@@ -20,32 +21,8 @@ using asio::local::stream_protocol;
 
 // IOV_MAX is 1024 on Linux; stay well below it.
 constexpr size_t kMaxFramesPerWrite = 256;
-// Deeper JSON is refused: serialising it again (an event carries the published message)
-// recurses once per level, and a 16 MiB frame of `[` would overflow the stack.
+// Deeper requests are refused (common/json_depth.h says why).
 constexpr size_t kMaxJsonDepth = 128;
-
-// Whether `text` nests arrays and objects deeper than `limit` (strings skipped).
-bool NestsDeeperThan(std::string_view text, size_t limit) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return true;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
-}
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -103,7 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void Dispatch(const OpenStream& open) {
-    if (NestsDeeperThan(open.payload, kMaxJsonDepth)) {
+    if (JsonNestsDeeperThan(open.payload, kMaxJsonDepth)) {
       const std::string why =
           "the request nests deeper than " + std::to_string(kMaxJsonDepth) + " levels";
       Json body = {{"message", why},

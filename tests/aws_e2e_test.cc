@@ -146,18 +146,31 @@ class AwsE2E : public ::testing::Test {
 TEST_F(AwsE2E, S3ArtifactsDeployFromAnS3CompatibleServer) {
   const std::string content = "greetings from s3rver\n";
   Upload("app/1.0.0/hello.txt", content);
-  WriteRecipe("com.example.S3App", "1.0.0", R"(Manifests:
+  // More objects in the same component: they are fetched concurrently.
+  Upload("app/1.0.0/a.bin", std::string(300000, 'a'));
+  Upload("app/1.0.0/b.bin", std::string(200000, 'b'));
+  WriteRecipe("com.example.S3App", "1.0.0",
+              R"(Manifests:
   - Artifacts:
       - Uri: s3://lichen-artifacts/app/1.0.0/hello.txt
-        Digest: )" + Sha256Base64(content) + R"(
+        Digest: )" +
+                  Sha256Base64(content) + R"(
         Algorithm: SHA-256
+      - Uri: s3://lichen-artifacts/app/1.0.0/a.bin
+        Digest: )" +
+                  Sha256Base64(std::string(300000, 'a')) + R"(
+        Algorithm: SHA-256
+      - Uri: s3://lichen-artifacts/app/1.0.0/b.bin
     Lifecycle:
       Run: cat {artifacts:path}/hello.txt && sleep 600
 )");
   auto d = Deploy({"com.example.S3App=1.0.0"});
   ASSERT_EQ(d.exit_code, 0) << d.Describe() << "\n" << n().Log();
-  EXPECT_EQ(ReadFile(n().root() + "/packages/artifacts/com.example.S3App/1.0.0/hello.txt"),
-            content);
+  const std::string stored = n().root() + "/packages/artifacts/com.example.S3App/1.0.0/";
+  EXPECT_EQ(ReadFile(stored + "hello.txt"), content);
+  EXPECT_EQ(ReadFile(stored + "a.bin"), std::string(300000, 'a'));
+  EXPECT_EQ(ReadFile(stored + "b.bin"), std::string(200000, 'b'));
+  EXPECT_FALSE(fs::exists(stored + "a.bin.part"));
   EXPECT_TRUE(n().WaitLog("com.example.S3App", "greetings from s3rver"))
       << n().Log("com.example.S3App");
 }

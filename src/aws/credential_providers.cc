@@ -305,6 +305,7 @@ Result<Credentials> IotCredentialProvider::Attempt(bool& retryable) {
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
   // "" disables proxies from the environment; only the configured one is used.
   curl_easy_setopt(h, CURLOPT_PROXY, c.proxy.c_str());
+  if (!c.no_proxy.empty()) curl_easy_setopt(h, CURLOPT_NOPROXY, c.no_proxy.c_str());
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(c.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(c.request_timeout.count()));
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: we are threaded

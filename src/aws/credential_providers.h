@@ -77,7 +77,8 @@ struct IotCredentialsConfig {
   // Connect to this address instead of resolving `endpoint` (tests: "127.0.0.1"); the
   // TLS name check still uses `endpoint`.
   std::string connect_address;
-  std::string proxy;  // networkProxy URL; empty = none (environment proxies are ignored)
+  std::string proxy;     // networkProxy URL; empty = none (environment proxies are ignored)
+  std::string no_proxy;  // hosts that bypass it (curl's NO_PROXY syntax)
   std::chrono::milliseconds connect_timeout{5000};
   // Per attempt, so a hanging endpoint cannot hold the caller for longer than
   // attempts x this plus the backoff.

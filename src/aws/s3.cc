@@ -280,6 +280,10 @@ S3Client::Exchange S3Client::Perform(void* handle, const Credentials& creds,
   const std::string url = ep.base + EncodePath(ep.path);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  // The configured proxy only: "" turns off the variables curl would otherwise read.
+  curl_easy_setopt(curl, CURLOPT_PROXY, options_.proxy.c_str());
+  if (!options_.no_proxy.empty())
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, options_.no_proxy.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);

@@ -59,6 +59,10 @@ struct S3Options {
   long low_speed_seconds = 30;
   // PEM bundle for TLS; empty = the system's.
   std::string ca_file;
+  // networkProxy: the proxy URL (empty = none; the process's proxy variables are
+  // ignored) and the hosts that bypass it (curl's NO_PROXY syntax).
+  std::string proxy;
+  std::string no_proxy;
 };
 
 struct DownloadResult {

@@ -27,6 +27,7 @@ std::shared_ptr<aws::CachingCredentialProvider> MakeCredentialProvider(const Run
     c.private_key = a.private_key_path;
     c.root_ca = runtime.root_ca_path;
     c.proxy = a.proxy_url;
+    c.no_proxy = a.no_proxy;
     inner = std::make_shared<aws::IotCredentialProvider>(std::move(c));
     if (source) *source = "AWS IoT credentials provider at " + a.iot_cred_endpoint;
   } else if (!a.static_access_key_id.empty()) {
@@ -52,6 +53,8 @@ std::shared_ptr<aws::S3Client> MakeS3Client(const RuntimeConfig& runtime,
   aws::S3Options o;
   if (!runtime.aws_region.empty()) o.region = runtime.aws_region;
   o.endpoint = runtime.aws.s3_endpoint;
+  o.proxy = runtime.aws.proxy_url;
+  o.no_proxy = runtime.aws.no_proxy;
   return std::make_shared<aws::S3Client>(std::move(o), std::move(credentials));
 }
 

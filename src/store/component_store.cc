@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -156,6 +158,60 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
   std::error_code ec;
   fs::create_directories(dest, ec);
   if (ec) return MakeError("IO_ERROR", dest + ": " + ec.message());
+
+  // S3 objects that must be fetched are downloaded first, several at once (each is
+  // network-bound), then put in place below like any stored copy.
+  std::set<std::string> fetched;  // artifact URIs downloaded and verified here
+  {
+    std::vector<const recipe::Artifact*> wanted;
+    std::set<std::string> destinations;
+    for (const auto& a : artifacts) {
+      if (a.scheme != "s3" || !s3_) continue;
+      const std::string file = recipe::ArtifactFileName(a.uri);
+      const std::string stored = dest + "/" + file;
+      if (!artifact_dir.empty() &&
+          fs::exists(artifact_dir + "/" + recipe.name + "/" + version + "/" + file, ec)) {
+        continue;
+      }
+      if (fs::exists(stored, ec) && artifact::VerifyDigest(stored, a).ok()) continue;
+      // Two URIs with the same file name share one destination: never write it twice
+      // at once (the later one is fetched in the loop below, as before).
+      if (!destinations.insert(stored).second) continue;
+      wanted.push_back(&a);
+    }
+    constexpr size_t kParallelDownloads = 4;
+    for (size_t first = 0; first < wanted.size(); first += kParallelDownloads) {
+      std::vector<std::pair<const recipe::Artifact*, std::future<Result<void>>>> running;
+      for (size_t i = first; i < std::min(wanted.size(), first + kParallelDownloads); ++i) {
+        const recipe::Artifact* a = wanted[i];
+        running.emplace_back(a, std::async(std::launch::async, [this, a, &dest]() -> Result<void> {
+                               auto location = aws::ParseS3Uri(a->uri);
+                               if (!location.ok()) return location.error();
+                               auto downloaded = s3_->Download(
+                                   *location, dest + "/" + recipe::ArtifactFileName(a->uri),
+                                   [a](const std::string& part, const aws::DownloadResult& d) {
+                                     return CheckDownload(*a, part, d);
+                                   });
+                               if (!downloaded.ok()) return downloaded.error();
+                               return {};
+                             }));
+      }
+      std::optional<Error> failure;
+      for (auto& [a, done] : running) {
+        auto r = done.get();  // every download of the batch ends before returning
+        if (r.ok()) {
+          fetched.insert(a->uri);
+        } else if (!failure) {
+          failure = r.error();
+        }
+      }
+      if (failure) {
+        failure->message = recipe.name + " " + version + ": " + failure->message;
+        return *failure;
+      }
+    }
+  }
+
   for (const auto& a : artifacts) {
     if (a.scheme == "docker") {
       return MakeError("UNSUPPORTED_ARTIFACT_SCHEME",
@@ -164,14 +220,14 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
     }
     const std::string file = recipe::ArtifactFileName(a.uri);
     const std::string stored = dest + "/" + file;
-    bool have = false;
-    if (fs::exists(stored, ec)) {
+    bool have = fetched.count(a.uri) > 0;
+    if (!have && fs::exists(stored, ec)) {
       // Kept from an earlier deployment: good if it still matches its digest (no digest
       // means the recipe trusts the copy, as the nucleus does for local artifacts).
       have = artifact::VerifyDigest(stored, a).ok();
     }
     const bool local_copy_exists =
-        !artifact_dir.empty() &&
+        !have && !artifact_dir.empty() &&
         fs::exists(artifact_dir + "/" + recipe.name + "/" + version + "/" + file, ec);
     if (local_copy_exists) {
       auto copied = artifact::CopyLocalArtifact(artifact_dir, recipe.name, version, a, dest);

@@ -63,6 +63,24 @@ class NucleusE2E : public ::testing::Test {
     ASSERT_EQ(d.row.detailed, "SUCCESSFUL") << d.cli.Describe();
   }
 
+  // From greengrass.log: `dependency` reached RUNNING before `dependent` left INSTALLED
+  // (waits, bounded, for the dependent to be RUNNING first).
+  void ExpectRunningBeforeStarting(const std::string& dependency, const std::string& dependent) {
+    const auto running = [](const std::string& name) {
+      return "serviceName=" + name + ", currentState=STARTING, newState=RUNNING";
+    };
+    std::string log;
+    ASSERT_TRUE(WaitFor(
+        [&] { return (log = n().Log()).find(running(dependent)) != std::string::npos; }, 5000ms))
+        << log;
+    const auto dependency_running = log.find(running(dependency));
+    const auto dependent_starting =
+        log.find("serviceName=" + dependent + ", currentState=INSTALLED, newState=STARTING");
+    ASSERT_NE(dependency_running, std::string::npos) << log;
+    ASSERT_NE(dependent_starting, std::string::npos) << log;
+    EXPECT_LT(dependency_running, dependent_starting) << log;
+  }
+
   // The one Run process (`sleep 600`) of Svc.
   std::optional<ProcInfo> SvcProcess() { return n().ProcessOf(kSvc, "sleep 600"); }
 
@@ -151,37 +169,14 @@ TEST_F(NucleusE2E, HelloExampleRunsBothComponents) {
 TEST_F(NucleusE2EStarted, DependentStartsOnlyAfterItsHardDependencyRuns) {
   DeployOk({"-r", HelloRecipes(), "-a", HelloArtifacts(), "-m", kHello + "=1.0.0", "-m",
             kGreeter + "=1.0.0"});
-  std::string log;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        log = n().Log();
-        return log.find("serviceName=" + kGreeter + ", currentState=STARTING, newState=RUNNING") !=
-               std::string::npos;
-      },
-      5000ms));
-  const auto hello_running =
-      log.find("serviceName=" + kHello + ", currentState=STARTING, newState=RUNNING");
-  const auto greeter_starting =
-      log.find("serviceName=" + kGreeter + ", currentState=INSTALLED, newState=STARTING");
-  ASSERT_NE(hello_running, std::string::npos) << log;
-  ASSERT_NE(greeter_starting, std::string::npos) << log;
-  EXPECT_LT(hello_running, greeter_starting) << log;
+  ExpectRunningBeforeStarting(kHello, kGreeter);
 }
 
 // A dependent without an Install step that sorts before its dependency once started in
 // the same pass as it, before the dependency existed.
 TEST_F(NucleusE2EStarted, ADependentWithoutInstallWaitsForADependencyDeployedWithIt) {
-  const std::string dependent = "lichen.e2e.AaDependent";
-  const std::string dependency = "lichen.e2e.ZzDependency";
-  DeployOk({"-r", Recipes(), "-m", dependent + "=1.0.0"});
-  const std::string log = n().Log();
-  const auto dependency_running =
-      log.find("serviceName=" + dependency + ", currentState=STARTING, newState=RUNNING");
-  const auto dependent_starting =
-      log.find("serviceName=" + dependent + ", currentState=INSTALLED, newState=STARTING");
-  ASSERT_NE(dependency_running, std::string::npos) << log;
-  ASSERT_NE(dependent_starting, std::string::npos) << log;
-  EXPECT_LT(dependency_running, dependent_starting) << log;
+  DeployOk({"-r", Recipes(), "-m", "lichen.e2e.AaDependent=1.0.0"});
+  ExpectRunningBeforeStarting("lichen.e2e.ZzDependency", "lichen.e2e.AaDependent");
 }
 
 // --- configuration updates and removal -------------------------------------------------

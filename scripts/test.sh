@@ -34,6 +34,10 @@ run_ctest() {  # run_ctest NAME BUILD_DIR
   f=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
   passed=$((passed + total - f))
   failed=$((failed + f))
+  # ctest lists failures after its summary; keep them for the last lines of the run,
+  # which are what a CI log shows first.
+  awk -v n="$name" '/The following tests FAILED:/ {on = 1; next}
+    on && /^[[:space:]]+[0-9]+ - / {print "  " n ":" $0}' "$logs/$name" >>"$logs/failures" || true
   [ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
 }
 
@@ -49,5 +53,6 @@ echo "== build (fuzz targets, clang 14)"
 scripts/build.sh fuzz
 run_ctest fuzz-replay build-fuzz
 
+[ ! -s "$logs/failures" ] || { echo "failed tests:"; cat "$logs/failures"; }
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

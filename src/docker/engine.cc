@@ -132,6 +132,11 @@ struct Request {
   milliseconds timeout{30000};
   // Called with each complete response line (streamed endpoints); null = buffer the body.
   std::function<void(const std::string&)> on_line;
+  // Called with the raw bytes of a successful response as they arrive (nothing is
+  // buffered); takes precedence over on_line.
+  std::function<void(std::string_view)> on_bytes;
+  // Set: the exchange ends, without error, once it becomes true. timeout 0 = none.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 Request Simple(std::string method, std::string path, milliseconds timeout) {
@@ -161,6 +166,11 @@ size_t OnData(char* data, size_t size, size_t n, void* user) {
   // which the caller reads from the buffered body.
   long status = 0;
   curl_easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &status);
+  if (sink->request->on_bytes && status == 200) {
+    sink->request->on_bytes(std::string_view(data, size * n));
+    body.clear();
+    return size * n;
+  }
   if (sink->request->on_line && status == 200) {
     size_t start = 0;
     for (size_t nl = body.find('\n'); nl != std::string::npos; nl = body.find('\n', start)) {
@@ -170,6 +180,12 @@ size_t OnData(char* data, size_t size, size_t n, void* user) {
     body.erase(0, start);
   }
   return size * n;
+}
+
+// Progress callback: a non-zero answer aborts the transfer (how `stop` ends a follow).
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* stop = static_cast<const std::atomic<bool>*>(user);
+  return stop->load() ? 1 : 0;
 }
 
 size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
@@ -234,8 +250,15 @@ Result<Response> Send(const EngineOptions& o, const Request& req) {
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min<int64_t>(req.timeout.count(), 10000)));
+  curl_easy_setopt(
+      h, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(req.timeout.count() == 0 ? 10000
+                                                 : std::min<int64_t>(req.timeout.count(), 10000)));
+  if (req.stop != nullptr) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(req.stop));
+  }
   if (req.upload != nullptr) {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
@@ -249,6 +272,10 @@ Result<Response> Send(const EngineOptions& o, const Request& req) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
   }
   const CURLcode rc = curl_easy_perform(h);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && req.stop != nullptr && req.stop->load()) {
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+    return resp;  // asked to stop: not an error
+  }
   if (rc != CURLE_OK) {
     const std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
     const std::string what = req.method + " " + req.path + " on " + sock;
@@ -513,6 +540,102 @@ Result<void> Engine::RemoveContainer(const std::string& id, bool force) const {
   if (!r.ok()) return r.error();
   if (r->status == 204) return {};
   return Classify(static_cast<int>(r->status), MessageOf(r->body), "remove container " + id, true);
+}
+
+Result<ContainerDetails> Engine::InspectContainer(const std::string& id) const {
+  auto r =
+      Send(options_, Simple("GET", "/containers/" + Escape(id, true) + "/json", options_.timeout));
+  if (!r.ok()) return r.error();
+  if (r->status != 200)
+    return Classify(static_cast<int>(r->status), MessageOf(r->body), "container " + id, true);
+  auto j = ParseJson(*r, "container " + id);
+  if (!j.ok()) return j.error();
+  ContainerDetails d;
+  d.id = Str(*j, "Id");
+  d.name = Str(*j, "Name");
+  if (!d.name.empty() && d.name[0] == '/') d.name.erase(0, 1);
+  if (auto st = j->find("State"); st != j->end() && st->is_object()) d.state = Str(*st, "Status");
+  if (auto c = j->find("Config"); c != j->end() && c->is_object()) {
+    d.image = Str(*c, "Image");
+    d.tty = c->value("Tty", false);
+    d.attach_stdout = c->value("AttachStdout", false);
+    if (auto l = c->find("Labels"); l != c->end() && l->is_object()) {
+      for (auto it = l->begin(); it != l->end(); ++it) {
+        if (it.value().is_string()) d.labels[it.key()] = it.value().get<std::string>();
+      }
+    }
+  }
+  return d;
+}
+
+namespace {
+
+// Splits a stream into lines; what follows the last newline waits for more.
+class LineSplitter {
+ public:
+  LineSplitter(LogStream stream, const LogLineCallback& sink) : stream_(stream), sink_(sink) {}
+  void Feed(std::string_view bytes) {
+    pending_.append(bytes);
+    size_t start = 0;
+    for (size_t nl = pending_.find('\n'); nl != std::string::npos;
+         nl = pending_.find('\n', start)) {
+      std::string_view line(pending_.data() + start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      sink_(stream_, line);
+      start = nl + 1;
+    }
+    pending_.erase(0, start);
+    // A line without end (a progress bar) is cut rather than buffered without bound.
+    if (pending_.size() > 64 * 1024) Flush();
+  }
+  void Flush() {
+    if (!pending_.empty()) sink_(stream_, pending_);
+    pending_.clear();
+  }
+
+ private:
+  LogStream stream_;
+  const LogLineCallback& sink_;
+  std::string pending_;
+};
+
+}  // namespace
+
+Result<void> Engine::FollowLogs(const std::string& id, bool tty, const LogLineCallback& on_line,
+                                const std::atomic<bool>* stop) const {
+  LineSplitter out(LogStream::kStdout, on_line);
+  LineSplitter err(LogStream::kStderr, on_line);
+  // Without a TTY the daemon multiplexes: frames of an 8-byte header (stream, 0, 0, 0,
+  // big-endian size) and the payload.
+  std::string frame;
+  Request req =
+      Simple("GET", "/containers/" + Escape(id, true) + "/logs?follow=1&stdout=1&stderr=1",
+             milliseconds(0));
+  req.stop = stop;
+  req.on_bytes = [&](std::string_view bytes) {
+    if (tty) {
+      out.Feed(bytes);
+      return;
+    }
+    frame.append(bytes);
+    size_t at = 0;
+    while (frame.size() - at >= 8) {
+      const auto* h = reinterpret_cast<const unsigned char*>(frame.data() + at);
+      const size_t size = (size_t{h[4]} << 24) | (size_t{h[5]} << 16) | (size_t{h[6]} << 8) | h[7];
+      if (frame.size() - at - 8 < size) break;
+      (h[0] == 2 ? err : out).Feed(std::string_view(frame.data() + at + 8, size));
+      at += 8 + size;
+    }
+    frame.erase(0, at);
+  };
+  auto r = Send(options_, req);
+  out.Flush();
+  err.Flush();
+  if (!r.ok()) return r.error();
+  if (r->status != 200 && !(stop != nullptr && stop->load())) {
+    return Classify(static_cast<int>(r->status), MessageOf(r->body), "container " + id, true);
+  }
+  return {};
 }
 
 }  // namespace lichen::docker

@@ -15,12 +15,14 @@
 // - Not thread-safe per Engine object; use one per thread (they are cheap).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -102,6 +104,20 @@ struct ContainerInfo {
   std::map<std::string, std::string> labels;
 };
 
+// What a container was created with, as far as following its output needs.
+struct ContainerDetails {
+  std::string id;
+  std::string name;  // without the leading "/"
+  std::string image;
+  std::string state;           // "created", "running", "exited", ...
+  bool tty = false;            // output is one raw stream, not multiplexed
+  bool attach_stdout = false;  // a client (`docker run` without -d) shows the output itself
+  std::map<std::string, std::string> labels;
+};
+
+enum class LogStream { kStdout, kStderr };
+using LogLineCallback = std::function<void(LogStream, std::string_view line)>;
+
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -131,6 +147,13 @@ class Engine {
   Result<void> StopContainer(const std::string& id,
                              std::chrono::seconds grace = std::chrono::seconds(10)) const;
   Result<void> RemoveContainer(const std::string& id, bool force = false) const;
+  // GET /containers/<id>/json.
+  Result<ContainerDetails> InspectContainer(const std::string& id) const;
+  // Follows the container's output from its start, line by line (a partial last line is
+  // delivered at the end), until the container stops or `*stop` becomes true (looked at
+  // about once a second). No overall timeout: the container's life bounds it.
+  Result<void> FollowLogs(const std::string& id, bool tty, const LogLineCallback& on_line,
+                          const std::atomic<bool>* stop) const;
 
  private:
   EngineOptions options_;

@@ -11,6 +11,10 @@
 #   registry-auth  http://127.0.0.1:5001  docker-registry with htpasswd auth,
 #                  user "lichen", password "lichen-secret"
 #   s3rver         http://127.0.0.1:4568  S3-compatible server, data in /var/lib/lichen-s3rver
+# With registry-auth, /etc/hosts maps the private-ECR-style name
+# 123456789012.dkr.ecr.us-west-2.amazonaws.com to 127.0.0.1 (a line marked
+# "lichen-services", removed by `stop`), so that registry answers under an ECR name; dockerd
+# speaks plain HTTP to registries on 127.0.0.0/8.
 # State (pidfiles, logs, configs): /run/lichen-services (LICHEN_SERVICES_DIR overrides).
 #
 # A service that already answers is left alone and is never stopped by `stop`: only the
@@ -29,6 +33,8 @@ S3_PORT=4568
 S3_DIR=/var/lib/lichen-s3rver
 S3RVER=$PWD/tools/s3rver/node_modules/.bin/s3rver
 ALL=(dockerd registry registry-auth s3rver)
+ECR_STYLE_HOST=123456789012.dkr.ecr.us-west-2.amazonaws.com
+HOSTS_MARK="# lichen-services"
 
 log() { echo "services: $*" >&2; }
 
@@ -153,6 +159,18 @@ start_one() {
   esac
 }
 
+# Rewritten in place, not renamed: /etc/hosts is often a bind mount.
+add_hosts_entry() {
+  grep -q "$HOSTS_MARK" /etc/hosts 2>/dev/null && return 0
+  echo "127.0.0.1 $ECR_STYLE_HOST $HOSTS_MARK" >>/etc/hosts
+}
+remove_hosts_entry() {
+  grep -q "$HOSTS_MARK" /etc/hosts 2>/dev/null || return 0
+  local kept
+  kept=$(grep -v "$HOSTS_MARK" /etc/hosts)
+  printf '%s\n' "$kept" >/etc/hosts
+}
+
 # --- stopping -----------------------------------------------------------------------
 stop_one() {
   local name=$1 pid
@@ -176,13 +194,17 @@ case $cmd in
   start)
     rc=0
     for name in "${ALL[@]}"; do start_one "$name" || rc=1; done
+    add_hosts_entry || { log "cannot add the $ECR_STYLE_HOST entry to /etc/hosts"; rc=1; }
     exit $rc
     ;;
   stop)
     names=("$@")
     [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
     # Reverse order: nothing depends on dockerd going last, but it is the slowest.
-    for ((j = ${#names[@]} - 1; j >= 0; j--)); do stop_one "${names[j]}"; done
+    for ((j = ${#names[@]} - 1; j >= 0; j--)); do
+      stop_one "${names[j]}"
+      [ "${names[j]}" != registry-auth ] || remove_hosts_entry
+    done
     ;;
   list)
     for name in "${ALL[@]}"; do our_pid "$name" >/dev/null && echo "$name"; done

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace lichen::lifecycle {
 namespace {
@@ -222,11 +223,25 @@ void Component::Advance() {
       return;
     case State::kInstalled:
       if (desired_ == Desired::kFinished) {
+        released_for_start_ = false;
         SetState(State::kFinished, "stop requested");
       } else if (desired_ == Desired::kNew) {
+        released_for_start_ = false;
         SetState(State::kNew, "reinstall requested");
         Advance();
       } else if (desired_ == Desired::kRunning && (!dependencies_ready_ || dependencies_ready_())) {
+        if (!released_for_start_) {
+          busy_ = true;
+          std::weak_ptr<bool> alive = alive_;
+          observer_.ReleaseExternal(*this, [this, alive] {
+            if (!alive.lock()) return;
+            busy_ = false;
+            released_for_start_ = true;
+            Advance();  // the wish may have changed meanwhile
+          });
+          return;
+        }
+        released_for_start_ = false;
         SetState(State::kStarting, "dependencies ready");
         StartStarting();
       }
@@ -399,6 +414,7 @@ void Component::StartRun() {
     main_timer_.cancel();
     if (code == 0) {
       desired_ = Desired::kFinished;
+      keep_external_ = true;
       StartStopping();
     } else {
       EnterErrored("Run failed (exit code " + std::to_string(code) + ")");
@@ -553,7 +569,15 @@ void Component::PollKilled() {
   step_.reset();
   auto then = std::move(kill_then_);
   kill_then_ = nullptr;
-  if (then) then();
+  const bool keep = std::exchange(keep_external_, false);
+  if (keep) {
+    if (then) then();
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  observer_.ReleaseExternal(*this, [then = std::move(then), alive] {
+    if (alive.lock() && then) then();
+  });
 }
 
 }  // namespace lichen::lifecycle

@@ -65,6 +65,12 @@ class ComponentObserver {
   // A step's process started, leading its own process group `pgid`. The runtime records
   // it so that a restart after a crash can stop what the crashed runtime left running.
   virtual void OnProcessStarted(Component& c, pid_t pgid) {}
+  // What the component started outside its process groups (containers, through the
+  // Docker daemon) is released here: after its processes stopped, unless its Run ended
+  // by itself (detached containers outlive it until the component is stopped), and
+  // before each start (what a finished run left). The component waits for `done`,
+  // which the observer calls exactly once, possibly before returning.
+  virtual void ReleaseExternal(Component& c, std::function<void()> done) { done(); }
 };
 
 class Component {
@@ -142,6 +148,8 @@ class Component {
   boost::asio::steady_timer kill_timer_;
   std::chrono::steady_clock::time_point kill_deadline_;
   std::function<void()> kill_then_;
+  bool keep_external_ = false;       // the stop under way follows Run's own exit 0
+  bool released_for_start_ = false;  // ReleaseExternal ran for the start under way
   std::map<State, std::vector<std::chrono::steady_clock::time_point>> errors_;
   std::mt19937 rng_{std::random_device{}()};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -9,6 +9,7 @@
 
 #include "deploy/builtins.h"
 #include "deploy/catalog.h"
+#include "docker/image_reference.h"
 #include "recipe/effective.h"
 #include "recipe/loader.h"
 
@@ -65,7 +66,8 @@ struct PrepareInput {
   std::string root;
   recipe::Platform platform;
   RuntimeConfig runtime;
-  std::shared_ptr<aws::S3Client> s3;  // null: no AWS access configured
+  std::shared_ptr<aws::S3Client> s3;            // null: no AWS access configured
+  std::shared_ptr<docker::ImagePuller> images;  // null: no Docker support
 };
 
 Error Failure(std::string code, std::string message) {
@@ -84,6 +86,7 @@ Result<Plan> PreparePlan(const PrepareInput& in) {
   const auto& req = in.request;
   store::ComponentStore store(in.root);
   store.SetS3Client(in.s3);
+  store.SetImagePuller(in.images);
 
   struct FromDir {
     recipe::Recipe recipe;
@@ -150,7 +153,9 @@ Result<Plan> PreparePlan(const PrepareInput& in) {
     for (const auto& p : problems) {
       for (const auto& [name, version] : req.components_to_add) {
         if (why.find(name) != std::string::npos && p.find(name) != std::string::npos) {
-          return Failure("RECIPE_PARSE_ERROR", p);
+          // The loader refuses a malformed image reference; the nucleus names that case.
+          const bool bad_image = p.find("docker artifact URI") != std::string::npos;
+          return Failure(bad_image ? "DOCKER_ARTIFACT_URI_NOT_VALID" : "RECIPE_PARSE_ERROR", p);
         }
       }
     }
@@ -176,6 +181,8 @@ Result<Plan> PreparePlan(const PrepareInput& in) {
   std::map<std::string, Result<lifecycle::RunAs>> users;  // one lookup per user
   const bool have_docker_manager =
       resolved->builtins.count(std::string(deploy::kDockerApplicationManager)) > 0;
+  const bool have_token_exchange =
+      resolved->builtins.count(std::string(deploy::kTokenExchangeService)) > 0;
   for (const auto& [name, version] : resolved->resolution.versions) {
     const std::string v = version.ToStringWithBuild();
     const recipe::Recipe& r = recipes.at({name, v});
@@ -192,6 +199,20 @@ Result<Plan> PreparePlan(const PrepareInput& in) {
                            " but does not "
                            "depend on " +
                            std::string(deploy::kDockerApplicationManager));
+      }
+      if (a.scheme != "docker") continue;
+      // Before anything is pulled: a malformed reference, or a private ECR image
+      // without the service whose credentials sign GetAuthorizationToken.
+      auto ref = docker::ParseImageReference(a.uri);
+      if (!ref.ok()) {
+        return Failure("DOCKER_ARTIFACT_URI_NOT_VALID",
+                       name + " " + v + ": " + ref.error().message);
+      }
+      if (ref->kind == docker::RegistryKind::kPrivateEcr && !have_token_exchange) {
+        return Failure("MISSING_TOKEN_EXCHANGE_SERVICE",
+                       name + " " + v + " has the private ECR image " + a.uri +
+                           " but does not depend on " + std::string(deploy::kTokenExchangeService) +
+                           ", whose credentials are needed to pull it");
       }
     }
 
@@ -255,6 +276,13 @@ std::string ErrorType(const std::string& code) {
       {"NO_AVAILABLE_COMPONENT_VERSION", "REQUEST_ERROR"},
       {"MISSING_DOCKER_APPLICATION_MANAGER", "REQUEST_ERROR"},
       {"MISSING_TOKEN_EXCHANGE_SERVICE", "REQUEST_ERROR"},
+      // The nucleus's types for its Docker codes.
+      {"DOCKER_ARTIFACT_URI_NOT_VALID", "COMPONENT_RECIPE_ERROR"},
+      {"DOCKER_SERVICE_UNAVAILABLE", "DEPENDENCY_ERROR"},
+      {"USER_NOT_AUTHORIZED_FOR_DOCKER", "PERMISSION_ERROR"},
+      {"DOCKER_PULL_ERROR", "DEPENDENCY_ERROR"},
+      {"DOCKER_LOGIN_ERROR", "DEPENDENCY_ERROR"},
+      {"GET_ECR_CREDENTIAL_ERROR", "PERMISSION_ERROR"},
       {"RUN_WITH_CONFIG_NOT_VALID", "REQUEST_ERROR"},
       {"COMPONENT_CONFIGURATION_NOT_VALID", "REQUEST_ERROR"},
       {"LOCAL_RECIPE_NOT_FOUND", "DEVICE_ERROR"},
@@ -521,6 +549,7 @@ void Deployer::StartPrepare() {
   in.platform = env_.platform;
   in.runtime = env_.runtime;
   in.s3 = store_.s3_client();
+  in.images = store_.image_puller();
   if (auto roots = tree_.ToJson({"services", "DeploymentService", "GroupToRootComponents"});
       roots && roots->is_object()) {
     for (auto g = roots->begin(); g != roots->end(); ++g) {

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "config/state_store.h"
+#include "docker/container_janitor.h"
 #include "ipc/authorization.h"
 #include "ipc/cloud_offline.h"
 #include "ipc/pubsub.h"
@@ -26,6 +27,7 @@
 #include "nucleus/cli_service.h"
 #include "nucleus/config_service.h"
 #include "nucleus/deployer.h"
+#include "nucleus/docker_access.h"
 #include "nucleus/runtime_config.h"
 #include "nucleus/services.h"
 #include "store/component_store.h"
@@ -188,7 +190,49 @@ int RunNucleus(const NucleusOptions& options) {
 
   store::ComponentStore store(root_trimmed);
   store.SetS3Client(MakeS3Client(runtime, credentials));
+  // Pull progress comes from the pulling threads; the log belongs to the loop.
+  store.SetImagePuller(MakeImagePuller(
+      runtime, credentials, [&io, &logs](const std::string& image, const std::string& message) {
+        boost::asio::post(io, [&logs, image, message] {
+          (*logs)->Log(logs::Level::kInfo, "DockerApplicationManager", "docker-image", message,
+                       {{"image", image}});
+        });
+      }));
+  // Containers: each component gets its own Docker socket that labels what it creates,
+  // and whatever a previous run left behind (a crash, a finished component) goes first.
+  std::unique_ptr<docker::ContainerJanitor> janitor;
+  Services* services_ref = nullptr;  // set once Services exists; loop thread only
+  if (runtime.docker.track_containers) {
+    docker::ContainerJanitorOptions janitor_options;
+    janitor_options.engine.socket_path = runtime.docker.socket;
+    janitor_options.engine.timeout = std::chrono::seconds(10);
+    janitor_options.root = root_trimmed;
+    janitor_options.socket_dir = fs::path(*socket_path).parent_path().string() + "/docker";
+    janitor_options.log = [&logs](const std::string& component, const std::string& message) {
+      (*logs)->Log(logs::Level::kInfo, "DockerContainers", "docker-cleanup", message,
+                   {{"serviceName", component}});
+    };
+    // Detached containers print into their component's log.
+    janitor_options.on_output = [&services_ref](const std::string& component,
+                                                const std::string& container,
+                                                docker::LogStream stream, const std::string& line) {
+      if (services_ref != nullptr) {
+        services_ref->ContainerOutput(component, container, stream == docker::LogStream::kStderr,
+                                      line);
+      }
+    };
+    janitor = std::make_unique<docker::ContainerJanitor>(io, std::move(janitor_options));
+    if (fs::exists(runtime.docker.socket)) {
+      if (int left = janitor->CleanAll(runtime.stop_grace); left > 0) {
+        (*logs)->Log(logs::Level::kWarn, "Nucleus", "leftover-containers",
+                     "removed containers left by a previous run",
+                     {{"count", std::to_string(left)}});
+      }
+    }
+  }
   Services services(io, env, **logs, tree, &ledger);
+  services.SetContainerJanitor(janitor.get());
+  services_ref = &services;
   token_owner = &services;
   Deployer deployer(io, *state, tree, services, store, **logs, env);
 
@@ -245,6 +289,8 @@ int RunNucleus(const NucleusOptions& options) {
                        {{"signal", std::to_string(signal)}});
           deployer.Shutdown();
           services.StopAll([&] {
+            // Detached containers of components whose Run had finished.
+            if (janitor) janitor->CleanAll(runtime.stop_grace);
             ledger.Clear();
             if (!env.cgroup_base.empty()) lifecycle::KillAndRemoveCgroupTree(env.cgroup_base);
             server.Close();

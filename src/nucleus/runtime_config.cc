@@ -111,6 +111,75 @@ Result<void> ParseAwsSettings(const Json& c, const Json& system, const Json& tes
 
 }  // namespace
 
+namespace {
+
+// lichen.docker and lichen.ecr.
+Result<void> ParseDockerSettings(const Json& lichen, DockerSettings& docker) {
+  if (const Json* ecr = Member(lichen, "ecr")) {
+    if (!ecr->is_object()) return MakeError("lichen.ecr: expected a mapping");
+    auto endpoint = Text(*ecr, "endpoint", "lichen.ecr.");
+    if (!endpoint.ok()) return endpoint.error();
+    if (!endpoint->empty() && endpoint->rfind("http://", 0) != 0 &&
+        endpoint->rfind("https://", 0) != 0) {
+      return MakeError("lichen.ecr.endpoint: expected an http:// or https:// URL, got '" +
+                       *endpoint + "'");
+    }
+    docker.ecr_endpoint = *endpoint;
+  }
+  const Json* d = Member(lichen, "docker");
+  if (d == nullptr || d->is_null()) return {};
+  if (!d->is_object()) return MakeError("lichen.docker: expected a mapping");
+  auto socket = Text(*d, "socket", "lichen.docker.");
+  if (!socket.ok()) return socket.error();
+  if (!socket->empty()) {
+    std::string path = *socket;
+    if (path.rfind("unix://", 0) == 0) path = path.substr(7);
+    if (path.empty() || path[0] != '/') {
+      return MakeError(
+          "lichen.docker.socket: expected the absolute path of the Docker "
+          "daemon's Unix socket, got '" +
+          *socket + "'");
+    }
+    docker.socket = path;
+  }
+  if (const Json* v = Member(*d, "trackContainers")) {
+    if (!v->is_boolean()) return MakeError("lichen.docker.trackContainers: expected true or false");
+    docker.track_containers = v->get<bool>();
+  }
+  if (const Json* v = Member(*d, "pullAttempts")) {
+    auto n = recipe::ScalarInt(*v);
+    if (!n || *n < 1 || *n > 100) {
+      return MakeError("lichen.docker.pullAttempts: expected a number from 1 to 100");
+    }
+    docker.pull_attempts = static_cast<int>(*n);
+  }
+  if (const Json* regs = Member(*d, "registries")) {
+    if (!regs->is_object()) {
+      return MakeError(
+          "lichen.docker.registries: expected a mapping of registry to "
+          "{username, password}");
+    }
+    for (auto it = regs->begin(); it != regs->end(); ++it) {
+      const std::string where = "lichen.docker.registries." + it.key() + ".";
+      if (!it.value().is_object()) {
+        return MakeError("lichen.docker.registries." + it.key() +
+                         ": expected {username, password}");
+      }
+      auto user = Text(it.value(), "username", where);
+      auto password = Text(it.value(), "password", where);
+      if (!user.ok()) return user.error();
+      if (!password.ok()) return password.error();
+      if (user->empty() || password->empty()) {
+        return MakeError(where + "username and " + where + "password are both needed");
+      }
+      docker.registries[it.key()] = {*user, *password};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& system,
                                          const Json& tes_configuration) {
   RuntimeConfig out;
@@ -214,6 +283,9 @@ Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& 
     auto group = Text(*lichen, "cliGroup", "lichen.");
     if (!group.ok()) return group.error();
     out.cli_group = *group;
+    if (auto docker = ParseDockerSettings(*lichen, out.docker); !docker.ok()) {
+      return docker.error();
+    }
   }
   if (auto aws = ParseAwsSettings(c, system, tes_configuration, out.aws); !aws.ok()) {
     return aws.error();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -48,6 +49,25 @@ struct AwsSettings {
   }
 };
 
+// Docker support (lichen.docker), beyond the nucleus's configuration.
+struct DockerRegistryLogin {
+  std::string username;
+  std::string password;
+};
+struct DockerSettings {
+  std::string socket = "/var/run/docker.sock";  // lichen.docker.socket: the daemon's API
+  // lichen.docker.trackContainers: give components their own Docker socket so that the
+  // containers they create are removed when they stop.
+  bool track_containers = true;
+  // lichen.docker.registries: {"host[:port]": {username, password}} for private
+  // registries other than ECR. Sent in X-Registry-Auth only, never written to disk.
+  std::map<std::string, DockerRegistryLogin> registries;
+  // lichen.docker.pullAttempts: tries per image for network errors.
+  int pull_attempts = 5;
+  // lichen.ecr.endpoint: where ECR's API is (a stand-in); empty = AWS's.
+  std::string ecr_endpoint;
+};
+
 struct RuntimeConfig {
   std::string thing_name;
   std::string aws_region;
@@ -67,6 +87,7 @@ struct RuntimeConfig {
   std::chrono::milliseconds run_stable{1000};
   std::string cli_group;  // lichen.cliGroup: may read the CLI token besides root
   AwsSettings aws;
+  DockerSettings docker;
   Json nucleus_configuration = Json::object();  // everything, as given
 };
 

@@ -196,6 +196,30 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
     set("no_proxy", no_proxy);
     set("NO_PROXY", no_proxy);
   }
+  // The component's own Docker socket labels what it creates, so its containers go when
+  // it stops. Only for a user who may use the daemon anyway: the socket must not hand
+  // Docker to anyone else (then DOCKER_HOST is left alone and docker fails as usual).
+  if (janitor_ != nullptr) {
+    const uid_t uid = spec.run_as ? spec.run_as->uid : ::geteuid();
+    const gid_t gid = spec.run_as ? spec.run_as->gid : ::getegid();
+    auto may = docker::UserMayUseSocket(env_.runtime.docker.socket, uid,
+                                        spec.run_as ? std::optional<gid_t>(gid) : std::nullopt);
+    if (may.ok()) {
+      auto host = janitor_->Open(name, spec.run_as ? std::optional<uid_t>(uid) : std::nullopt,
+                                 spec.run_as ? std::optional<gid_t>(gid) : std::nullopt);
+      if (host.ok()) {
+        set("DOCKER_HOST", *host);
+      } else {
+        logs_.Log(logs::Level::kWarn, "Services", "docker-socket",
+                  "containers this component creates will not be removed when it stops",
+                  {{"serviceName", name}, {"reason", host.error().message}});
+      }
+    } else if (may.error().code != docker::kDockerDaemonUnavailable) {
+      logs_.Log(logs::Level::kDebug, "Services", "docker-socket",
+                "no Docker socket for this component",
+                {{"serviceName", name}, {"reason", may.error().message}});
+    }
+  }
   for (const auto& [k, v] : env_.runtime.setenv) set(k, v);
 
   *install_key = version + "|" + (user ? *user : "") + "|" +
@@ -462,6 +486,13 @@ void Services::PumpStopAll() {
 void Services::ReapRemoved() {
   for (auto it = removing_.begin(); it != removing_.end();) {
     if (!it->second.component || Stopped(*it->second.component)) {
+      if (janitor_ != nullptr) {
+        // A component whose Run ended by itself may have left detached containers.
+        janitor_->Clean(it->first, env_.runtime.stop_grace,
+                        [this, alive = alive_, name = it->first] {
+                          if (*alive && services_.count(name) == 0) janitor_->Close(name);
+                        });
+      }
       logs_.CloseComponentLog(it->first);
       if (!env_.cgroup_base.empty()) lifecycle::RemoveCgroup(env_.cgroup_base + "/" + it->first);
       it = removing_.erase(it);
@@ -534,6 +565,18 @@ void Services::OnOutput(lifecycle::Component& c, lifecycle::OutputStream stream,
                         line);
 }
 
+void Services::ContainerOutput(const std::string& component, const std::string& container,
+                               bool is_stderr, const std::string& line) {
+  auto found = services_.find(component);
+  const std::string state = found != services_.end() && found->second.component
+                                ? lifecycle::ToString(found->second.component->state())
+                                : "FINISHED";
+  const std::string script = logs::ScriptName(component, "docker:" + container);
+  logs_.ComponentOutput({component, script, state},
+                        is_stderr ? logs::OutputStream::kStderr : logs::OutputStream::kStdout,
+                        line);
+}
+
 void Services::OnEvent(lifecycle::Component& c, const std::string& message) {
   logs::Event event;
   event.level = logs::Level::kInfo;
@@ -544,6 +587,14 @@ void Services::OnEvent(lifecycle::Component& c, const std::string& message) {
                                      {"currentState", lifecycle::ToString(c.state())}};
   event.contexts = contexts;
   logs_.LogComponent(c.name(), event);
+}
+
+void Services::ReleaseExternal(lifecycle::Component& c, std::function<void()> done) {
+  if (janitor_ == nullptr) {
+    done();
+    return;
+  }
+  janitor_->Clean(c.name(), env_.runtime.stop_grace, std::move(done));
 }
 
 void Services::OnProcessStarted(lifecycle::Component&, pid_t pgid) {

@@ -16,6 +16,7 @@
 
 #include "config/tree.h"
 #include "deploy/resolver.h"
+#include "docker/container_janitor.h"
 #include "lifecycle/component.h"
 #include "lifecycle/process_ledger.h"
 #include "logs/log.h"
@@ -92,6 +93,15 @@ class Services : public lifecycle::ComponentObserver {
   // The component a client's token belongs to.
   std::optional<std::string> ComponentForToken(const std::string& token) const;
 
+  // Gives components their own Docker sockets and removes the containers they made
+  // when they stop (null: no Docker tracking). Set before the first Apply.
+  void SetContainerJanitor(docker::ContainerJanitor* janitor) { janitor_ = janitor; }
+
+  // A line a detached container of `component` printed: into the component's log, as
+  // its processes' output is, with the container's name as the script.
+  void ContainerOutput(const std::string& component, const std::string& container, bool is_stderr,
+                       const std::string& line);
+
   // Called after any state change (deployments re-check their wait here).
   void OnAnyChange(std::function<void()> callback) { on_change_ = std::move(callback); }
 
@@ -102,6 +112,7 @@ class Services : public lifecycle::ComponentObserver {
                 std::string_view line) override;
   void OnEvent(lifecycle::Component& c, const std::string& message) override;
   void OnProcessStarted(lifecycle::Component& c, pid_t pgid) override;
+  void ReleaseExternal(lifecycle::Component& c, std::function<void()> done) override;
 
  private:
   struct Managed {
@@ -131,6 +142,7 @@ class Services : public lifecycle::ComponentObserver {
   logs::Logs& logs_;
   config::Tree& tree_;
   lifecycle::ProcessLedger* ledger_;
+  docker::ContainerJanitor* janitor_ = nullptr;
   std::map<std::string, lifecycle::RunAs> run_as_cache_;
   std::map<std::string, Managed> services_;
   std::map<std::string, Managed> removing_;

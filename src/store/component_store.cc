@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "aws/s3.h"
+#include "docker/image_puller.h"
 #include "recipe/artifact_uri.h"
 #include "recipe/interpolate.h"
 #include "recipe/loader.h"
@@ -159,6 +160,32 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
   fs::create_directories(dest, ec);
   if (ec) return MakeError("IO_ERROR", dest + ": " + ec.message());
 
+  // Images first: the daemon and the user's access are checked before any download.
+  std::vector<std::string> images;
+  for (const auto& a : artifacts) {
+    if (a.scheme == "docker") images.push_back(a.uri);
+  }
+  if (!images.empty()) {
+    if (!images_) {
+      return MakeError("UNSUPPORTED_ARTIFACT_SCHEME", recipe.name + " " + version + ": artifact " +
+                                                          images.front() +
+                                                          ": Docker support is not configured");
+    }
+    auto access = images_->CheckAccess(owner ? std::optional<uid_t>(owner->uid) : std::nullopt,
+                                       owner ? std::optional<gid_t>(owner->gid) : std::nullopt);
+    if (!access.ok()) {
+      Error e = access.error();
+      e.message = recipe.name + " " + version + ": " + e.message;
+      return e;
+    }
+    auto pulled = images_->EnsureImages(images);
+    if (!pulled.ok()) {
+      Error e = pulled.error();
+      e.message = recipe.name + " " + version + ": " + e.message;
+      return e;
+    }
+  }
+
   // S3 objects that must be fetched are downloaded first, several at once (each is
   // network-bound), then put in place below like any stored copy.
   std::set<std::string> fetched;  // artifact URIs downloaded and verified here
@@ -213,11 +240,7 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
   }
 
   for (const auto& a : artifacts) {
-    if (a.scheme == "docker") {
-      return MakeError("UNSUPPORTED_ARTIFACT_SCHEME",
-                       recipe.name + " " + version + ": artifact " + a.uri +
-                           ": docker: artifacts are not supported by this Lichen build yet");
-    }
+    if (a.scheme == "docker") continue;  // pulled above; nothing goes in the store
     const std::string file = recipe::ArtifactFileName(a.uri);
     const std::string stored = dest + "/" + file;
     bool have = fetched.count(a.uri) > 0;
@@ -275,16 +298,45 @@ Result<void> ComponentStore::PrepareArtifacts(const recipe::Recipe& recipe,
   return {};
 }
 
+namespace {
+
+// Every docker: image a recipe names, in any manifest (whichever the device selected).
+void CollectImages(const recipe::Recipe& r, std::set<std::string>& into) {
+  for (const auto& m : r.manifests) {
+    for (const auto& a : m.artifacts) {
+      if (a.scheme != "docker") continue;
+      auto ref = docker::ParseImageReference(a.uri);
+      if (ref.ok()) into.insert(ref->ImageName());
+    }
+  }
+}
+
+}  // namespace
+
 void ComponentStore::RemoveAllExcept(const std::vector<StoredVersion>& keep) const {
   std::set<std::pair<std::string, std::string>> kept;
   for (const auto& k : keep) kept.insert({k.name, k.version});
   std::error_code ec;
+  // An image goes when the last stored recipe naming it goes, as the reference does
+  // (users' disks filled up with old images).
+  std::set<std::string> used, unused;
+  for (const auto& v : List()) {
+    auto r = LoadRecipe(v.name, v.version);
+    if (!r.ok()) continue;
+    CollectImages(*r, kept.count({v.name, v.version}) ? used : unused);
+  }
   for (const auto& v : List()) {
     if (kept.count({v.name, v.version})) continue;
     fs::remove(recipe_dir() + "/" + v.name + "-" + v.version + ".recipe.json", ec);
     fs::remove(recipe_dir() + "/" + v.name + "-" + v.version + ".recipe.yaml", ec);
     fs::remove_all(recipe::ArtifactPath(root_, v.name, v.version), ec);
     fs::remove_all(recipe::DecompressedPath(root_, v.name, v.version), ec);
+  }
+  if (!images_) return;
+  for (const auto& image : unused) {
+    if (used.count(image)) continue;
+    // Failures are the puller's to log; an image left behind costs disk, not correctness.
+    (void)images_->RemoveImage("docker:" + image);
   }
 }
 

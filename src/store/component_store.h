@@ -19,6 +19,9 @@
 namespace lichen::aws {
 class S3Client;  // aws/s3.h
 }  // namespace lichen::aws
+namespace lichen::docker {
+class ImagePuller;  // docker/image_puller.h
+}  // namespace lichen::docker
 
 namespace lichen::store {
 
@@ -48,25 +51,33 @@ class ComponentStore {
   // UNSUPPORTED_ARTIFACT_SCHEME. Set it before deployments run; not synchronized.
   void SetS3Client(std::shared_ptr<aws::S3Client> s3) { s3_ = std::move(s3); }
   const std::shared_ptr<aws::S3Client>& s3_client() const { return s3_; }
+  // Where docker: images come from (the Docker daemon). Without one, docker: artifacts
+  // fail with UNSUPPORTED_ARTIFACT_SCHEME. Set it before deployments run.
+  void SetImagePuller(std::shared_ptr<docker::ImagePuller> puller) { images_ = std::move(puller); }
+  const std::shared_ptr<docker::ImagePuller>& image_puller() const { return images_; }
 
   // Puts the artifacts of one component version in place: copies local ones from
   // `artifact_dir` (<name>/<version>/<file>), downloads s3:// ones (resumable, into the
   // artifact folder) when they are not there, checks digests, unarchives ZIPs and
   // applies permissions (owner = the component's user). Artifacts already in the store
   // with a matching digest are kept, so a store-only redeploy needs no artifact folder
-  // and no network. docker: artifacts are refused with a code naming the scheme.
+  // and no network. docker: images are pulled by the image puller (its pull policy
+  // decides whether the network is needed), after checking that the component's user may
+  // use the Docker daemon.
   // Blocking (disk, network): call it off the event loop.
   Result<void> PrepareArtifacts(const recipe::Recipe& recipe,
                                 const std::vector<recipe::Artifact>& artifacts,
                                 const std::string& artifact_dir,
                                 const std::optional<artifact::Owner>& owner) const;
 
-  // Removes the recipe and artifacts of every stored version not in `keep`.
+  // Removes the recipe and artifacts of every stored version not in `keep`, and the
+  // docker: images only those versions used (so old images do not fill the disk).
   void RemoveAllExcept(const std::vector<StoredVersion>& keep) const;
 
  private:
   std::string root_;
   std::shared_ptr<aws::S3Client> s3_;
+  std::shared_ptr<docker::ImagePuller> images_;
 };
 
 }  // namespace lichen::store

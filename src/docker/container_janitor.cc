@@ -1,0 +1,228 @@
+#include "docker/container_janitor.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <future>
+
+namespace lichen::docker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// sun_path holds 108 bytes with the terminating NUL.
+constexpr size_t kMaxSocketPath = 107;
+
+}  // namespace
+
+ContainerJanitor::ContainerJanitor(boost::asio::io_context& io, ContainerJanitorOptions options)
+    : io_(io), options_(std::move(options)) {}
+
+ContainerJanitor::~ContainerJanitor() {
+  *alive_ = false;
+  stopping_ = true;
+  for (auto& [name, entry] : entries_) entry.proxy->Stop();
+  std::lock_guard lock(workers_mutex_);
+  for (auto& [thread, finished] : workers_) thread.join();
+}
+
+std::string ContainerJanitor::SocketPathFor(const std::string& component) const {
+  std::string path = options_.socket_dir + "/" + component + ".sock";
+  if (path.size() <= kMaxSocketPath) return path;
+  // A long component name: the name of the file does not matter, DOCKER_HOST says it.
+  const std::string file =
+      std::to_string(std::hash<std::string>{}(component) % 1000000000) + ".sock";
+  path = options_.socket_dir + "/" + file;
+  if (path.size() <= kMaxSocketPath) return path;
+  // A deep root: a short folder of its own in /tmp.
+  return "/tmp/lichen-docker-" +
+         std::to_string(std::hash<std::string>{}(options_.socket_dir) % 100000000) + "/" + file;
+}
+
+Result<std::string> ContainerJanitor::Open(const std::string& component, std::optional<uid_t> owner,
+                                           std::optional<gid_t> group) {
+  auto found = entries_.find(component);
+  if (found != entries_.end()) return "unix://" + found->second.proxy->path();
+  const std::string path = SocketPathFor(component);
+  if (path.size() > kMaxSocketPath) {
+    return MakeError("DOCKER_SOCKET_PATH_TOO_LONG",
+                     "cannot make a Docker socket for " + component + ": " + path +
+                         " is longer than a Unix socket path may be");
+  }
+  std::error_code ec;
+  const fs::path dir = fs::path(path).parent_path();
+  fs::create_directories(dir, ec);
+  // Only root (the runtime) lists the folder; each socket is its component's own.
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec, ec);
+  SocketProxyOptions proxy_options;
+  proxy_options.upstream = options_.engine.socket_path;
+  proxy_options.labels = {{std::string(kComponentLabel), component},
+                          {std::string(kRootLabel), options_.root}};
+  proxy_options.owner = owner;
+  proxy_options.group = group;
+  if (options_.on_output) {
+    proxy_options.on_container_started = [this, component](const std::string& id) {
+      Follow(component, id);
+    };
+  }
+  auto proxy = std::make_unique<SocketProxy>(io_, path, std::move(proxy_options));
+  auto started = proxy->Start();
+  if (!started.ok()) return started.error();
+  Entry entry;
+  entry.proxy = std::move(proxy);
+  auto& placed = entries_[component] = std::move(entry);
+  return "unix://" + placed.proxy->path();
+}
+
+void ContainerJanitor::Close(const std::string& component) {
+  auto found = entries_.find(component);
+  if (found == entries_.end()) return;
+  found->second.proxy->Stop();
+  entries_.erase(found);
+}
+
+void ContainerJanitor::Clean(const std::string& component, std::chrono::milliseconds grace,
+                             std::function<void()> done) {
+  auto found = entries_.find(component);
+  if (found == entries_.end() ||
+      found->second.proxy->containers_created() == found->second.cleaned) {
+    if (done) done();
+    return;
+  }
+  // Whatever is created from here on (nothing should be: the processes are gone) is
+  // left for the next cleanup.
+  found->second.cleaned = found->second.proxy->containers_created();
+  std::weak_ptr<bool> alive = alive_;
+  Spawn([this, component, grace, done = std::move(done), alive]() mutable {
+    auto messages = std::make_shared<Messages>();
+    RemoveLabelled(
+        {{std::string(kComponentLabel), component}, {std::string(kRootLabel), options_.root}},
+        grace, component, *messages);
+    boost::asio::post(io_, [this, done = std::move(done), alive, messages] {
+      if (!alive.lock()) return;
+      Log(*messages);
+      if (done) done();
+    });
+  });
+}
+
+void ContainerJanitor::Spawn(std::function<void()> work) {
+  ReapWorkers();
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  std::thread worker([work = std::move(work), finished] {
+    work();
+    finished->store(true);
+  });
+  std::lock_guard lock(workers_mutex_);
+  workers_.emplace_back(std::move(worker), finished);
+}
+
+void ContainerJanitor::Follow(const std::string& component, const std::string& id) {
+  std::weak_ptr<bool> alive = alive_;
+  Spawn([this, component, id, alive] {
+    Engine engine(options_.engine);
+    auto details = engine.InspectContainer(id);
+    // An attached client (`docker run` without -d, `docker-compose up`) prints the
+    // output itself, into the component's log already.
+    if (!details.ok() || details->attach_stdout) return;
+    // The start request has gone through the proxy, but the daemon may not have started
+    // the container yet; asking for a created container's logs would end at once.
+    for (int i = 0; i < 200 && details.ok() && details->state == "created" && !stopping_; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      details = engine.InspectContainer(id);
+    }
+    if (!details.ok()) return;
+    const std::string name = details->name.empty() ? id.substr(0, 12) : details->name;
+    auto followed = engine.FollowLogs(
+        id, details->tty,
+        [&](LogStream stream, std::string_view line) {
+          boost::asio::post(io_, [this, alive, component, name, stream, text = std::string(line)] {
+            if (alive.lock() && options_.on_output)
+              options_.on_output(component, name, stream, text);
+          });
+        },
+        &stopping_);
+    if (!followed.ok() && followed.error().code != kDockerContainerNotFound) {
+      boost::asio::post(io_, [this, alive, component, message = followed.error().message] {
+        if (alive.lock()) Log({{component, "stopped following a container's output: " + message}});
+      });
+    }
+  });
+}
+
+int ContainerJanitor::CleanAll(std::chrono::milliseconds grace) {
+  for (auto& [name, entry] : entries_) entry.cleaned = entry.proxy->containers_created();
+  Messages messages;
+  const int removed =
+      RemoveLabelled({{std::string(kRootLabel), options_.root}}, grace, "", messages);
+  Log(messages);
+  return removed;
+}
+
+void ContainerJanitor::Log(const Messages& messages) const {
+  if (!options_.log) return;
+  for (const auto& [component, text] : messages) options_.log(component, text);
+}
+
+int ContainerJanitor::RemoveLabelled(const std::map<std::string, std::string>& labels,
+                                     std::chrono::milliseconds grace, const std::string& who,
+                                     Messages& messages) const {
+  std::mutex mutex;  // the removals below run in parallel
+  auto log = [&](const std::string& component, const std::string& message) {
+    std::lock_guard lock(mutex);
+    messages.emplace_back(component, message);
+  };
+  Engine engine(options_.engine);
+  auto containers = engine.ListContainers(labels, /*all=*/true);
+  if (!containers.ok()) {
+    log(who, "cannot list its containers: " + containers.error().message);
+    return 0;
+  }
+  const auto seconds = std::chrono::seconds(std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::seconds>(grace + std::chrono::milliseconds(999))
+             .count()));
+  // In parallel: each stop may wait the whole grace period.
+  std::vector<std::future<bool>> removals;
+  for (const auto& c : *containers) {
+    removals.push_back(std::async(std::launch::async, [this, c, seconds, &log]() {
+      const std::string owner = c.labels.count(std::string(kComponentLabel))
+                                    ? c.labels.at(std::string(kComponentLabel))
+                                    : "";
+      const std::string name = c.names.empty() ? c.id.substr(0, 12) : c.names.front();
+      Engine own(options_.engine);  // one per thread
+      if (c.state == "running" || c.state == "restarting" || c.state == "paused") {
+        auto stopped = own.StopContainer(c.id, seconds);
+        if (!stopped.ok() && stopped.error().code != kDockerContainerNotFound) {
+          log(owner, "cannot stop container " + name + ": " + stopped.error().message);
+        }
+      }
+      auto removed = own.RemoveContainer(c.id, /*force=*/true);
+      if (!removed.ok() && removed.error().code != kDockerContainerNotFound) {
+        log(owner, "cannot remove container " + name + ": " + removed.error().message);
+        return false;
+      }
+      log(owner, "removed container " + name + " (" + c.image + ")");
+      return true;
+    }));
+  }
+  int removed = 0;
+  for (auto& r : removals) removed += r.get() ? 1 : 0;
+  return removed;
+}
+
+void ContainerJanitor::ReapWorkers() {
+  std::lock_guard lock(workers_mutex_);
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->second->load()) {
+      it->first.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace lichen::docker

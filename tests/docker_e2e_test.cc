@@ -1,0 +1,570 @@
+// Docker container components on the real daemon, as the AWS guide "Run a Docker
+// container" runs them: images as docker: artifacts pulled from local registries
+// (scripts/services.sh start: dockerd, 127.0.0.1:5000 open, 127.0.0.1:5001 htpasswd,
+// s3rver on 127.0.0.1:4568), `docker save` tarballs from S3, Compose files from S3, and
+// the containers a component starts removed whenever it stops, whatever the reason.
+//
+// Images are built here from busybox-static (tests/docker/make_test_image.sh) and pushed
+// to the local registries; nothing comes from the internet. Every name carries this
+// process's id: ctest runs test binaries in parallel on one daemon.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "nucleus_harness.h"
+
+namespace lichen::harness {
+namespace {
+
+const std::string kBase = "lichen-test/busybox:1";
+const std::string kOpen = "127.0.0.1:5000";
+const std::string kPrivate = "127.0.0.1:5001";
+const std::string kS3 = "http://127.0.0.1:4568";
+const std::string kManager = R"(ComponentDependencies:
+  aws.greengrass.DockerApplicationManager:
+    VersionRequirement: ~2.0.0
+)";
+
+std::string DockerCli() {
+  for (const char* p : {"/usr/local/bin/docker", "/usr/bin/docker"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "/usr/bin/docker";
+}
+
+// Output without its trailing newline.
+CommandResult Docker(const std::vector<std::string>& args, milliseconds timeout = 60000ms) {
+  std::vector<std::string> argv = {DockerCli()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = RunCommand(argv, timeout);
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r;
+}
+
+CommandResult Bash(const std::string& script, milliseconds timeout = 120000ms) {
+  return RunCommand({"/bin/bash", "-c", script}, timeout);
+}
+
+bool ContainerExists(const std::string& name) {
+  return Docker({"container", "inspect", name}, 20000ms).exit_code == 0;
+}
+bool ImageExists(const std::string& name) {
+  return Docker({"image", "inspect", name}, 20000ms).exit_code == 0;
+}
+std::string ContainerId(const std::string& name) {
+  auto r = Docker({"container", "inspect", "-f", "{{.Id}}", name}, 20000ms);
+  return r.exit_code == 0 ? r.out : "";
+}
+
+class DockerE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the daemon tests run as root";
+    auto ping = Docker({"version", "--format", "{{.Server.Version}}"}, 20000ms);
+    ASSERT_EQ(ping.exit_code, 0) << "dockerd is not reachable: run scripts/services.sh start\n"
+                                 << ping.Describe();
+    auto base = Bash(SourceDir() + "/tests/docker/make_test_image.sh " + kBase);
+    ASSERT_EQ(base.exit_code, 0) << base.Describe();
+    tag_ = "e2e" + std::to_string(::getpid()) + "-" + std::to_string(++counter_);
+    NucleusOptions o;
+    o.stop_grace_ms = 2000;
+    o.deployment_timeout_s = 60;
+    n_ = std::make_unique<Nucleus>(o);
+    recipes_ = n_->dir() + "/recipes";
+    fs::create_directories(recipes_);
+  }
+
+  void TearDown() override {
+    if (n_) n_->Stop();
+    // Whatever happened, nothing of this test stays on the daemon.
+    Bash("docker ps -aq --filter name=" + tag_ +
+         " | xargs -r docker rm -f >/dev/null 2>&1; docker images --format "
+         "'{{.Repository}}:{{.Tag}}' | grep " +
+         tag_ + " | xargs -r docker rmi -f >/dev/null 2>&1; true");
+  }
+
+  Nucleus& n() { return *n_; }
+
+  // Starts the nucleus with `extra` appended to its `lichen:` block (8-space keys).
+  void Start(const std::string& extra = "") {
+    n().WriteConfig(n().DefaultConfig() + extra);
+    ASSERT_TRUE(n().Start());
+  }
+
+  // Pushes the base image as `repository:tag` to a local registry and removes the local
+  // copy, so a deployment has to pull it. Returns the full name.
+  std::string Push(const std::string& registry, const std::string& repository,
+                   const std::string& tag = "1") {
+    const std::string name = registry + "/" + tag_ + "/" + repository + ":" + tag;
+    std::string script = "set -e; docker tag " + kBase + " " + name + "; ";
+    if (registry == kPrivate) {
+      script +=
+          "cfg=$(mktemp -d); trap 'rm -rf $cfg' EXIT; echo lichen-secret | docker --config $cfg "
+          "login -u lichen --password-stdin " +
+          kPrivate + " >/dev/null; docker --config $cfg push " + name + " >/dev/null; ";
+    } else {
+      script += "docker push " + name + " >/dev/null; ";
+    }
+    script += "docker rmi " + name + " >/dev/null";
+    auto r = Bash(script);
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    return name;
+  }
+
+  void WriteRecipe(const std::string& name, const std::string& version, const std::string& body) {
+    WriteFile(recipes_ + "/" + name + "-" + version + ".yaml",
+              "RecipeFormatVersion: '2020-01-25'\nComponentName: " + name +
+                  "\nComponentVersion: '" + version + "'\n" + body);
+  }
+
+  // Deploys as root: components that use Docker need the daemon's socket.
+  CommandResult Deploy(const std::vector<std::string>& roots,
+                       const std::vector<std::string>& extra = {}, bool as_root = true) {
+    std::vector<std::string> args = {"deployment", "create", "-r", recipes_};
+    for (const auto& r : roots) {
+      args.insert(args.end(), {"-m", r});
+      if (as_root)
+        args.insert(args.end(), {"--runWith", r.substr(0, r.find('=')) + ":posixUser=root"});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"--wait", "--timeout", "90"});
+    return n().Cli(args, 100000ms);
+  }
+
+  static bool Succeeded(const CommandResult& r) {
+    auto rows = ParseDeployments(r.out);
+    return r.exit_code == 0 && !rows.empty() && rows.back().status == "SUCCEEDED";
+  }
+
+  std::string Name(const std::string& what) const { return tag_ + "-" + what; }
+
+  static inline int counter_ = 0;
+  std::string tag_;
+  std::unique_ptr<Nucleus> n_;
+  std::string recipes_;
+};
+
+// --- images as artifacts, containers removed on stop ---------------------------------
+
+TEST_F(DockerE2E, PullsTheImageRunsItAndRemovesContainerAndImageWithTheComponent) {
+  Start();
+  const std::string image = Push(kOpen, "app");
+  ASSERT_FALSE(ImageExists(image));
+  const std::string container = Name("fg");
+  // The guide's shape: Run is `docker run` in the foreground, no Shutdown step. PID 1 of
+  // the container ignores SIGTERM, so only the cleanup can remove it.
+  WriteRecipe("com.example.Fg", "1.0.0",
+              kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --name )" +
+                  container + " " + image +
+                  R"( sh -c 'echo hello-from-container; exec sleep 600'
+    Artifacts:
+      - URI: docker:)" +
+                  image + "\n");
+  auto d = Deploy({"com.example.Fg=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  EXPECT_TRUE(ImageExists(image));
+  ASSERT_TRUE(n().WaitLog("com.example.Fg", "hello-from-container", 30000ms))
+      << n().Log("com.example.Fg");
+  ASSERT_TRUE(ContainerExists(container));
+  auto label =
+      Docker({"inspect", "-f", "{{index .Config.Labels \"lichen.component\"}}", container});
+  EXPECT_EQ(label.out, "com.example.Fg");
+  EXPECT_NE(n().Log().find("docker-image"), std::string::npos);  // pull progress logged
+
+  auto removed = Deploy({}, {"--remove", "com.example.Fg"});
+  ASSERT_TRUE(Succeeded(removed)) << removed.Describe();
+  EXPECT_TRUE(WaitFor([&] { return !ContainerExists(container); }, 30000ms))
+      << "the container outlived its component\n"
+      << n().Log();
+  // The last recipe naming the image is gone, so the image goes too.
+  EXPECT_TRUE(WaitFor([&] { return !ImageExists(image); }, 30000ms)) << n().Log();
+}
+
+TEST_F(DockerE2E, DetachedContainersGoOnRestartAndOnShutdown) {
+  Start();
+  const std::string container = Name("bg");
+  WriteRecipe("com.example.Bg", "1.0.0",
+              R"(Manifests:
+  - Lifecycle:
+      Startup: docker run -d --name )" +
+                  container + " " + kBase + R"( sh -c 'echo detached-says-hi; exec sleep 600'
+)");
+  auto d = Deploy({"com.example.Bg=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  // No client shows a detached container's output: Lichen follows it into the log.
+  EXPECT_TRUE(n().WaitLog("com.example.Bg", "detached-says-hi", 20000ms))
+      << n().Log("com.example.Bg");
+  const std::string first = ContainerId(container);
+  ASSERT_FALSE(first.empty());
+
+  // A restart re-runs Startup with the same --name: it only succeeds because the first
+  // container was removed in between.
+  auto restart = n().Cli({"component", "restart", "--names", "com.example.Bg"});
+  ASSERT_EQ(restart.exit_code, 0) << restart.Describe();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string id = ContainerId(container);
+        return !id.empty() && id != first && n().ComponentState("com.example.Bg") == "RUNNING";
+      },
+      30000ms))
+      << n().Log("com.example.Bg") << n().Log();
+
+  ASSERT_TRUE(n().Stop().has_value());
+  EXPECT_FALSE(ContainerExists(container)) << "nucleus shutdown left the container\n" << n().Log();
+}
+
+TEST_F(DockerE2E, ABrokenComponentLeavesNoContainer) {
+  Start();
+  const std::string prefix = Name("crash");
+  // Every attempt starts a detached container, then fails.
+  WriteRecipe("com.example.Crash", "1.0.0",
+              R"(Manifests:
+  - Lifecycle:
+      Run: docker run -d --name )" +
+                  prefix + R"(-$$ )" + kBase + R"( sleep 600 && exit 3
+)");
+  auto d = Deploy({"com.example.Crash=1.0.0"});
+  EXPECT_FALSE(Succeeded(d));
+  ASSERT_TRUE(WaitFor([&] { return n().ComponentState("com.example.Crash") == "BROKEN"; }, 60000ms))
+      << n().Log();
+  auto left = Docker({"ps", "-aq", "--filter", "name=" + prefix});
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Docker({"ps", "-aq", "--filter", "name=" + prefix}).out.empty();
+      },
+      30000ms))
+      << "containers left by a BROKEN component: " << left.out;
+}
+
+TEST_F(DockerE2E, ContainersOfAKilledNucleusAreRemovedAtItsNextStart) {
+  Start();
+  const std::string container = Name("orphan");
+  WriteRecipe("com.example.Orphan", "1.0.0",
+              R"(Manifests:
+  - Lifecycle:
+      Startup: docker run -d --name )" +
+                  container + " " + kBase + R"( sleep 600
+)");
+  auto d = Deploy({"com.example.Orphan=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  const std::string first = ContainerId(container);
+  ASSERT_FALSE(first.empty());
+  n().Kill9();
+  ASSERT_TRUE(ContainerExists(container));  // nobody was there to remove it
+  ASSERT_TRUE(n().Start());
+  // The leftover goes before the component starts again with the same name.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string id = ContainerId(container);
+        return id != first && !id.empty() && n().ComponentState("com.example.Orphan") == "RUNNING";
+      },
+      30000ms))
+      << n().Log();
+  EXPECT_NE(n().Log().find("leftover-containers"), std::string::npos);
+}
+
+// --- bad input: clear errors, and what runs keeps running -----------------------------
+
+TEST_F(DockerE2E, BadImagesFailClearlyAndTheRunningVersionKeepsRunning) {
+  Start("        docker:\n          pullAttempts: 2\n");
+  const std::string image = Push(kOpen, "keep");
+  const std::string container = Name("keep");
+  auto recipe = [&](const std::string& version, const std::string& uri) {
+    WriteRecipe("com.example.Keep", version,
+                kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm --name )" +
+                    container + "-" + version + " " + image +
+                    R"( sleep 600
+    Artifacts:
+      - URI: )" + uri +
+                    "\n");
+  };
+  recipe("1.0.0", "docker:" + image);
+  auto d = Deploy({"com.example.Keep=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  ASSERT_TRUE(WaitFor([&] { return ContainerExists(container + "-1.0.0"); }, 30000ms));
+  const std::string running = ContainerId(container + "-1.0.0");
+
+  struct Case {
+    std::string uri, code, mention;
+  };
+  const std::vector<Case> cases = {
+      {"docker:" + kOpen + "/" + tag_ + "/keep:no-such-tag", "DOCKER_PULL_ERROR", "no-such-tag"},
+      {"docker:" + kOpen + "/" + tag_ + "/Upper:1", "DOCKER_ARTIFACT_URI_NOT_VALID", "Upper"},
+      {"docker:127.0.0.1:1/" + tag_ + "/x:1", "DOCKER_PULL_ERROR", "127.0.0.1:1"},
+      {"docker:123456789012.dkr.ecr.us-west-2.amazonaws.com/app:1",
+       "MISSING_TOKEN_EXCHANGE_SERVICE", "TokenExchangeService"},
+  };
+  int v = 1;
+  for (const auto& c : cases) {
+    const std::string version = "1.0." + std::to_string(v++);
+    recipe(version, c.uri);
+    auto bad = Deploy({"com.example.Keep=" + version});
+    EXPECT_FALSE(Succeeded(bad)) << c.uri;
+    EXPECT_NE(bad.out.find(c.code), std::string::npos) << c.uri << "\n" << bad.Describe();
+    EXPECT_NE(bad.out.find(c.mention), std::string::npos) << c.uri << "\n" << bad.Describe();
+    EXPECT_EQ(ContainerId(container + "-1.0.0"), running) << c.uri;
+    EXPECT_EQ(n().Component("com.example.Keep")->version, "1.0.0");
+    // A recipe that cannot load fails every deployment from its folder.
+    fs::remove(recipes_ + "/com.example.Keep-" + version + ".yaml");
+  }
+}
+
+// The check is deployment-wide, as the nucleus's: here nothing depends on the manager.
+TEST_F(DockerE2E, ADockerArtifactWithoutTheManagerIsRefused) {
+  Start();
+  WriteRecipe("com.example.NoManager", "1.0.0", R"(Manifests:
+  - Lifecycle:
+      Run: sleep 600
+    Artifacts:
+      - URI: docker:)" + kBase + "\n");
+  auto no_manager = Deploy({"com.example.NoManager=1.0.0"});
+  EXPECT_FALSE(Succeeded(no_manager));
+  EXPECT_NE(no_manager.out.find("MISSING_DOCKER_APPLICATION_MANAGER"), std::string::npos)
+      << no_manager.Describe();
+}
+
+TEST_F(DockerE2E, AUserOutsideTheDockerGroupIsToldSo) {
+  Start();
+  const std::string image = Push(kOpen, "user");
+  WriteRecipe("com.example.User", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + image + R"( true
+    Artifacts:
+      - URI: docker:)" + image + "\n");
+  // The default user, ggc_user, is not in the socket's group.
+  auto d = Deploy({"com.example.User=1.0.0"}, {}, /*as_root=*/false);
+  EXPECT_FALSE(Succeeded(d));
+  EXPECT_NE(d.out.find("USER_NOT_AUTHORIZED_FOR_DOCKER"), std::string::npos) << d.Describe();
+  EXPECT_NE(d.out.find("ggc_user"), std::string::npos) << d.Describe();
+  EXPECT_FALSE(ImageExists(image));  // refused before pulling
+}
+
+// --- the AWS guide's workflows ------------------------------------------------------
+
+TEST_F(DockerE2E, PrivateRegistryWithCredentialsFromTheRuntimeConfiguration) {
+  const std::string image = Push(kPrivate, "private");
+  Start("        docker:\n          pullAttempts: 1\n          registries:\n            \"" +
+        kPrivate + "\":\n              username: lichen\n              password: lichen-secret\n");
+  WriteRecipe("com.example.Private", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + image + R"( echo private-image-ran
+    Artifacts:
+      - URI: docker:)" + image + "\n");
+  auto d = Deploy({"com.example.Private=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  EXPECT_TRUE(n().WaitLog("com.example.Private", "private-image-ran", 30000ms))
+      << n().Log("com.example.Private");
+  // Nothing written to a docker CLI configuration.
+  EXPECT_FALSE(fs::exists("/root/.docker/config.json") &&
+               ReadFile("/root/.docker/config.json").find(kPrivate) != std::string::npos);
+  EXPECT_EQ(n().Log().find("lichen-secret"), std::string::npos);
+}
+
+TEST_F(DockerE2E, WrongRegistryPasswordIsALoginError) {
+  const std::string image = Push(kPrivate, "wrong");
+  Start("        docker:\n          pullAttempts: 1\n          registries:\n            \"" +
+        kPrivate + "\":\n              username: lichen\n              password: not-it\n");
+  WriteRecipe("com.example.Wrong", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + image + R"( true
+    Artifacts:
+      - URI: docker:)" + image + "\n");
+  auto d = Deploy({"com.example.Wrong=1.0.0"});
+  EXPECT_FALSE(Succeeded(d));
+  EXPECT_NE(d.out.find("DOCKER_LOGIN_ERROR"), std::string::npos) << d.Describe();
+}
+
+// The S3 server of scripts/services.sh; anonymous writes (s3rver accepts them).
+class S3Bucket {
+ public:
+  explicit S3Bucket(std::string name) : name_(std::move(name)) {
+    auto r = RunCommand({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                         "PUT", kS3 + "/" + name_},
+                        20000ms);
+    ok_ = r.exit_code == 0 && (r.out == "200" || r.out == "409");
+  }
+  bool ok() const { return ok_; }
+  const std::string& name() const { return name_; }
+  ::testing::AssertionResult Put(const std::string& key, const std::string& file) const {
+    auto r = RunCommand({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                         "PUT", "--data-binary", "@" + file, kS3 + "/" + name_ + "/" + key},
+                        120000ms);
+    if (r.exit_code == 0 && r.out == "200") return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "PUT " << key << ": " << r.Describe();
+  }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+// The runtime configuration's part for S3: s3rver's built-in account.
+std::string S3Config() {
+  return "        s3:\n          endpoint: \"" + kS3 +
+         "\"\n        credentials:\n          accessKeyId: S3RVER\n"
+         "          secretAccessKey: S3RVER\n";
+}
+
+// Workflow 3 of the guide: an image saved with `docker save` to S3, `docker load` in
+// Install, `docker run --rm` in Run; no Docker dependency in the recipe.
+TEST_F(DockerE2E, ADockerSaveTarballFromS3IsLoadedAtInstallAndRun) {
+  S3Bucket bucket("lichen-e2e-" + tag_);
+  ASSERT_TRUE(bucket.ok()) << "s3rver is not answering on " << kS3
+                           << ": run scripts/services.sh start";
+  const std::string image = tag_ + "-app:1";
+  const std::string tarball = n().dir() + "/my-app-image.tar";
+  auto saved = Bash("set -e; docker tag " + kBase + " " + image + "; docker save -o " + tarball +
+                    " " + image + "; docker rmi " + image + " >/dev/null");
+  ASSERT_EQ(saved.exit_code, 0) << saved.Describe();
+  ASSERT_TRUE(bucket.Put("folder/my-app-image.tar", tarball));
+  WriteFile(n().dir() + "/corrupt.tar", "this is not a tar file\n");
+  ASSERT_TRUE(bucket.Put("folder/corrupt.tar", n().dir() + "/corrupt.tar"));
+  Start(S3Config());
+
+  WriteRecipe("com.example.MyS3DockerComponent", "1.0.0", R"(Manifests:
+  - Platform:
+      os: linux
+    Lifecycle:
+      Install:
+        Script: docker load -i {artifacts:path}/my-app-image.tar
+      Run:
+        Script: docker run --rm )" + image + R"( echo loaded-image-ran
+    Artifacts:
+      - URI: s3://)" + bucket.name() + "/folder/my-app-image.tar\n");
+  auto d = Deploy({"com.example.MyS3DockerComponent=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  EXPECT_TRUE(n().WaitLog("com.example.MyS3DockerComponent", "loaded-image-ran", 30000ms))
+      << n().Log("com.example.MyS3DockerComponent");
+  EXPECT_TRUE(ImageExists(image));
+
+  // A corrupt tarball: Install fails, the deployment fails and rolls back to version 1.
+  WriteRecipe("com.example.MyS3DockerComponent", "2.0.0", R"(Manifests:
+  - Lifecycle:
+      Install: docker load -i {artifacts:path}/corrupt.tar
+      Run: docker run --rm )" + image + R"( echo never
+    Artifacts:
+      - URI: s3://)" + bucket.name() + "/folder/corrupt.tar\n");
+  auto bad = Deploy({"com.example.MyS3DockerComponent=2.0.0"},
+                    {"--failure-handling-policy", "ROLLBACK"});
+  EXPECT_FALSE(Succeeded(bad)) << bad.Describe();
+  EXPECT_TRUE(
+      WaitFor([&] { return n().Component("com.example.MyS3DockerComponent")->version == "1.0.0"; },
+              60000ms))
+      << n().Log();
+}
+
+// Workflow 1: the Compose file is an S3 artifact, its images are docker: artifacts, Run
+// is `docker-compose up` in the foreground. Removing the component removes its
+// containers even though Compose was only sent SIGTERM.
+TEST_F(DockerE2E, ComposeFromS3RunsItsServicesAndTheyGoWithTheComponent) {
+  if (::access("/usr/bin/docker-compose", X_OK) != 0) {
+    FAIL() << "docker-compose is missing: run scripts/setup.sh";
+  }
+  S3Bucket bucket("lichen-e2e-" + tag_);
+  ASSERT_TRUE(bucket.ok()) << "s3rver is not answering on " << kS3;
+  const std::string web = Push(kOpen, "web");
+  const std::string db = Push(kOpen, "db");
+  const std::string compose = n().dir() + "/docker-compose.yaml";
+  WriteFile(compose, "version: '3'\nservices:\n  web:\n    image: " + web +
+                         "\n    command: sh -c 'echo web-service-up; exec sleep 600'\n"
+                         "  db:\n    image: " +
+                         db + "\n    command: sh -c 'echo db-service-up; exec sleep 600'\n");
+  ASSERT_TRUE(bucket.Put("folder/docker-compose.yaml", compose));
+  Start(S3Config());
+  WriteRecipe("com.example.MyDockerComposeComponent", "1.0.0", kManager + R"(Manifests:
+  - Platform:
+      os: all
+    Lifecycle:
+      Run: docker-compose -p )" + tag_ + R"( -f {artifacts:path}/docker-compose.yaml up
+    Artifacts:
+      - URI: "docker:)" + web + R"("
+      - URI: "docker:)" + db + R"("
+      - URI: "s3://)" + bucket.name() + R"(/folder/docker-compose.yaml"
+)");
+  auto d = Deploy({"com.example.MyDockerComposeComponent=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  ASSERT_TRUE(n().WaitLog("com.example.MyDockerComposeComponent", "web-service-up", 60000ms))
+      << n().Log("com.example.MyDockerComposeComponent");
+  ASSERT_TRUE(n().WaitLog("com.example.MyDockerComposeComponent", "db-service-up", 30000ms))
+      << n().Log("com.example.MyDockerComposeComponent");
+  auto ours = Docker({"ps", "-aq", "--filter",
+                      "label=lichen.component=com.example.MyDockerComposeComponent", "--filter",
+                      "label=com.docker.compose.project=" + tag_});
+  EXPECT_EQ(std::count(ours.out.begin(), ours.out.end(), '\n') + (ours.out.empty() ? 0 : 1), 2)
+      << ours.out;
+
+  auto removed = Deploy({}, {"--remove", "com.example.MyDockerComposeComponent"});
+  ASSERT_TRUE(Succeeded(removed)) << removed.Describe();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Docker({"ps", "-aq", "--filter", "label=com.docker.compose.project=" + tag_})
+            .out.empty();
+      },
+      30000ms))
+      << n().Log();
+  Bash("docker network rm " + tag_ + "_default >/dev/null 2>&1; true");
+}
+
+// Workflow 2: a private ECR image. GetAuthorizationToken goes to a local stand-in that
+// checks the SigV4 signature (made with the runtime's credentials) and hands out the
+// htpasswd registry's login; the registry answers under an ECR-style name through the
+// hosts entry scripts/services.sh adds (127.0.0.0/8 registries are plain HTTP to dockerd).
+TEST_F(DockerE2E, APrivateEcrImageIsPulledWithGetAuthorizationToken) {
+  const std::string ecr_host = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
+  ASSERT_NE(ReadFile("/etc/hosts").find(ecr_host), std::string::npos)
+      << "no hosts entry for " << ecr_host << ": run scripts/services.sh start";
+  const std::string pushed = Push(kPrivate, "ecr-app");
+  const std::string image = ecr_host + ":5001/" + tag_ + "/ecr-app:1";
+  ASSERT_FALSE(ImageExists(image));
+  const std::string port_file = n().dir() + "/ecr.port";
+  auto standin = RunningCommand::Start(
+      {"/bin/bash", "-c",
+       "exec node " + SourceDir() +
+           "/tools/sigv4-oracle/ecr-standin.js --stay --access-key "
+           "AKIDLICHENE2E --secret lichen-e2e-secret --region us-west-2 --user lichen --password "
+           "lichen-secret --account 123456789012 >" +
+           port_file + " 2>" + n().dir() + "/ecr.log"});
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(port_file).find('\n') != std::string::npos; }, 20000ms))
+      << ReadFile(n().dir() + "/ecr.log");
+  std::string port = ReadFile(port_file);
+  port = port.substr(0, port.find('\n'));
+  Start(
+      "        credentials:\n          accessKeyId: AKIDLICHENE2E\n"
+      "          secretAccessKey: lichen-e2e-secret\n"
+      "        ecr:\n          endpoint: \"http://127.0.0.1:" +
+      port +
+      "\"\n"
+      "        docker:\n          pullAttempts: 1\n");
+  WriteRecipe("com.example.MyPrivateDockerComponent", "1.0.0", R"(ComponentDependencies:
+  aws.greengrass.DockerApplicationManager:
+    VersionRequirement: ~2.0.0
+  aws.greengrass.TokenExchangeService:
+    VersionRequirement: ~2.0.0
+Manifests:
+  - Platform:
+      os: all
+    Lifecycle:
+      Run: docker run --rm )" + image + R"( echo private-ecr-image-ran
+    Artifacts:
+      - URI: "docker:)" + image + R"("
+)");
+  auto d = Deploy({"com.example.MyPrivateDockerComponent=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n"
+                            << n().Log() << ReadFile(n().dir() + "/ecr.log");
+  EXPECT_TRUE(n().WaitLog("com.example.MyPrivateDockerComponent", "private-ecr-image-ran", 30000ms))
+      << n().Log("com.example.MyPrivateDockerComponent");
+  EXPECT_NE(ReadFile(n().dir() + "/ecr.log").find("200"), std::string::npos)
+      << ReadFile(n().dir() + "/ecr.log");
+  (void)standin.Finish(0ms);
+}
+
+}  // namespace
+}  // namespace lichen::harness

@@ -2,11 +2,15 @@
 
 #include <grp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <future>
+#include <system_error>
 
 namespace lichen::docker {
 namespace {
@@ -45,18 +49,37 @@ std::string ContainerJanitor::SocketPathFor(const std::string& component) const 
 Result<std::string> ContainerJanitor::Open(const std::string& component, std::optional<uid_t> owner,
                                            std::optional<gid_t> group) {
   auto found = entries_.find(component);
-  if (found != entries_.end()) return "unix://" + found->second.proxy->path();
+  if (found != entries_.end()) {
+    if (found->second.owner == owner && found->second.group == group) {
+      return "unix://" + found->second.proxy->path();
+    }
+    Close(component);  // its user changed: the socket must be the new user's alone
+  }
   const std::string path = SocketPathFor(component);
   if (path.size() > kMaxSocketPath) {
     return MakeError("DOCKER_SOCKET_PATH_TOO_LONG",
                      "cannot make a Docker socket for " + component + ": " + path +
                          " is longer than a Unix socket path may be");
   }
-  std::error_code ec;
+  // Only the runtime may write the folder (0711: components reach their own socket, list
+  // nothing), so nobody can swap a socket for a symlink before it is chowned. A folder
+  // someone else made first (the /tmp fallback) is refused.
   const fs::path dir = fs::path(path).parent_path();
-  fs::create_directories(dir, ec);
-  // Only root (the runtime) lists the folder; each socket is its component's own.
-  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec, ec);
+  std::error_code ec;
+  fs::create_directories(dir.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0711) != 0 && errno != EEXIST) {
+    return MakeError("DOCKER_SOCKET_DIR",
+                     "cannot make " + dir.string() + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return MakeError("DOCKER_SOCKET_DIR",
+                     "refusing to put Docker sockets in " + dir.string() +
+                         ": it must be a folder owned by the runtime's user that only it may "
+                         "write");
+  }
+  ::chmod(dir.c_str(), 0711);
   SocketProxyOptions proxy_options;
   proxy_options.upstream = options_.engine.socket_path;
   proxy_options.labels = {{std::string(kComponentLabel), component},
@@ -73,6 +96,8 @@ Result<std::string> ContainerJanitor::Open(const std::string& component, std::op
   if (!started.ok()) return started.error();
   Entry entry;
   entry.proxy = std::move(proxy);
+  entry.owner = owner;
+  entry.group = group;
   auto& placed = entries_[component] = std::move(entry);
   return "unix://" + placed.proxy->path();
 }
@@ -98,31 +123,59 @@ void ContainerJanitor::Clean(const std::string& component, std::chrono::millisec
   std::weak_ptr<bool> alive = alive_;
   Spawn([this, component, grace, done = std::move(done), alive]() mutable {
     auto messages = std::make_shared<Messages>();
-    RemoveLabelled(
-        {{std::string(kComponentLabel), component}, {std::string(kRootLabel), options_.root}},
-        grace, component, *messages);
-    boost::asio::post(io_, [this, done = std::move(done), alive, messages] {
+    const bool complete = RemoveLabelled({{std::string(kComponentLabel), component},
+                                          {std::string(kRootLabel), options_.root}},
+                                         grace, component, *messages) >= 0;
+    boost::asio::post(io_, [this, done = std::move(done), alive, messages, complete, component] {
       if (!alive.lock()) return;
       Log(*messages);
+      // Not all gone (the daemon was restarting, ...): the next cleanup tries again.
+      if (auto e = entries_.find(component); !complete && e != entries_.end())
+        e->second.cleaned = 0;
       if (done) done();
     });
   });
 }
 
-void ContainerJanitor::Spawn(std::function<void()> work) {
+bool ContainerJanitor::Spawn(std::function<void()> work) {
   ReapWorkers();
   auto finished = std::make_shared<std::atomic<bool>>(false);
-  std::thread worker([work = std::move(work), finished] {
-    work();
-    finished->store(true);
-  });
+  std::thread worker;
+  try {
+    worker = std::thread([work = std::move(work), finished] {
+      work();
+      finished->store(true);
+    });
+  } catch (const std::system_error&) {
+    return false;  // out of threads: the caller degrades, the runtime stays up
+  }
   std::lock_guard lock(workers_mutex_);
   workers_.emplace_back(std::move(worker), finished);
+  return true;
 }
 
 void ContainerJanitor::Follow(const std::string& component, const std::string& id) {
+  // One follower per container (a start of a running container comes through again),
+  // and a bound on them all: each is a thread.
+  if (followed_.count(id) != 0) return;
+  if (followed_.size() >= kMaxFollowers) {
+    Log({{component, "not following container " + id.substr(0, 12) + ": already following " +
+                         std::to_string(kMaxFollowers) + " containers"}});
+    return;
+  }
+  followed_.insert(id);
   std::weak_ptr<bool> alive = alive_;
-  Spawn([this, component, id, alive] {
+  const bool spawned = Spawn([this, component, id, alive] {
+    struct Unfollow {  // whatever way the follow ends
+      ContainerJanitor* self;
+      std::weak_ptr<bool> alive;
+      std::string id;
+      ~Unfollow() {
+        boost::asio::post(self->io_, [s = self, a = alive, i = id] {
+          if (a.lock()) s->followed_.erase(i);
+        });
+      }
+    } unfollow{this, alive, id};
     Engine engine(options_.engine);
     auto details = engine.InspectContainer(id);
     // An attached client (`docker run` without -d, `docker-compose up`) prints the
@@ -151,6 +204,7 @@ void ContainerJanitor::Follow(const std::string& component, const std::string& i
       });
     }
   });
+  if (!spawned) followed_.erase(id);
 }
 
 int ContainerJanitor::CleanAll(std::chrono::milliseconds grace) {
@@ -159,7 +213,7 @@ int ContainerJanitor::CleanAll(std::chrono::milliseconds grace) {
   const int removed =
       RemoveLabelled({{std::string(kRootLabel), options_.root}}, grace, "", messages);
   Log(messages);
-  return removed;
+  return std::max(removed, 0);
 }
 
 void ContainerJanitor::Log(const Messages& messages) const {
@@ -179,7 +233,7 @@ int ContainerJanitor::RemoveLabelled(const std::map<std::string, std::string>& l
   auto containers = engine.ListContainers(labels, /*all=*/true);
   if (!containers.ok()) {
     log(who, "cannot list its containers: " + containers.error().message);
-    return 0;
+    return -1;
   }
   const auto seconds = std::chrono::seconds(std::max<int64_t>(
       0, std::chrono::duration_cast<std::chrono::seconds>(grace + std::chrono::milliseconds(999))
@@ -209,8 +263,13 @@ int ContainerJanitor::RemoveLabelled(const std::map<std::string, std::string>& l
     }));
   }
   int removed = 0;
-  for (auto& r : removals) removed += r.get() ? 1 : 0;
-  return removed;
+  bool all = true;
+  for (auto& r : removals) {
+    const bool ok = r.get();
+    removed += ok ? 1 : 0;
+    all = all && ok;
+  }
+  return all ? removed : -1;
 }
 
 void ContainerJanitor::ReapWorkers() {

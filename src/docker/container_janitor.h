@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,25 +80,31 @@ class ContainerJanitor {
  private:
   struct Entry {
     std::unique_ptr<SocketProxy> proxy;
-    uint64_t cleaned = 0;  // proxy->containers_created() at the last cleanup
+    std::optional<uid_t> owner;
+    std::optional<gid_t> group;
+    uint64_t cleaned = 0;  // proxy->containers_created() at the last complete cleanup
   };
   std::string SocketPathFor(const std::string& component) const;
   using Messages = std::vector<std::pair<std::string, std::string>>;  // component, text
   // Blocking: stops and removes the containers carrying `labels`, in parallel. Returns
-  // how many went; what happened goes to `messages` (logged on the loop by the caller).
+  // how many went, or -1 when some could not be listed or removed; what happened goes to
+  // `messages` (logged on the loop by the caller).
   int RemoveLabelled(const std::map<std::string, std::string>& labels,
                      std::chrono::milliseconds grace, const std::string& who,
                      Messages& messages) const;
   void Log(const Messages& messages) const;
   void ReapWorkers();
-  // Runs `work` on a worker thread the destructor waits for.
-  void Spawn(std::function<void()> work);
+  // Runs `work` on a worker thread the destructor waits for; false when no thread could
+  // be made.
+  bool Spawn(std::function<void()> work);
+  static constexpr size_t kMaxFollowers = 256;
   // Follows a started container's output when no client shows it (docker run -d).
   void Follow(const std::string& component, const std::string& id);
 
   boost::asio::io_context& io_;
   ContainerJanitorOptions options_;
   std::map<std::string, Entry> entries_;
+  std::set<std::string> followed_;  // container ids whose output a worker follows
   std::mutex workers_mutex_;
   std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> workers_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

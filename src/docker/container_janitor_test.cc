@@ -272,6 +272,34 @@ TEST_F(JanitorTest, DetachedContainersOutputIsFollowedAttachedOnesAreNot) {
   EXPECT_EQ(CountFrom(attached), 0u);
 }
 
+TEST_F(JanitorTest, AFolderSomeoneElseMadeIsRefusedAndTheOwnerFollowsTheUser) {
+  // A socket folder another user could write: sockets there could be swapped for symlinks.
+  const std::string theirs = (dir_ / "theirs").string();
+  fs::create_directories(theirs);
+  ASSERT_EQ(::chown(theirs.c_str(), 65534, 65534), 0);
+  Make(dir_.string(), theirs);
+  auto refused = OnLoop([this] { return janitor_->Open("A", std::nullopt, std::nullopt); });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find(theirs), std::string::npos) << refused.error().message;
+
+  OnLoop([this] {
+    janitor_.reset();
+    return 0;
+  });
+  Make(dir_.string());
+  auto as_nobody = OnLoop([this] { return janitor_->Open("B", 65534, 65534); });
+  ASSERT_TRUE(as_nobody.ok()) << as_nobody.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat(as_nobody->substr(7).c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // The component now runs as root: the socket is made again, root's.
+  auto as_root = OnLoop([this] { return janitor_->Open("B", 0, 0); });
+  ASSERT_TRUE(as_root.ok());
+  ASSERT_EQ(::stat(as_root->substr(7).c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+}
+
 // Supplementary groups and unreachable folders: image_puller_test (CheckAccessTest).
 TEST(UserMayUseSocketTest, ModeOwnerAndGroupDecide) {
   const fs::path dir = fs::temp_directory_path() / ("lichen-socket-" + std::to_string(::getpid()));

@@ -450,7 +450,10 @@ void Component::EnterErrored(const std::string& reason) {
       busy_ = true;
       SetState(State::kBroken, reason + "; " + std::to_string(times.size()) +
                                    " errors in a row from " + ToString(origin));
-      KillAll([this] { busy_ = false; });
+      KillAll([this] {
+        busy_ = false;
+        Advance();  // a Reinstall may have come while the processes and containers went
+      });
       return;
     }
   }

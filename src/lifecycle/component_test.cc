@@ -33,6 +33,18 @@ class Recorder : public ComponentObserver {
     lines.emplace_back(line);
   }
   void OnEvent(Component&, const std::string& message) override { events.push_back(message); }
+  void ReleaseExternal(Component& c, std::function<void()> done) override {
+    release_states.push_back(c.state());
+    if (defer_releases > 0) {
+      --defer_releases;
+      deferred.push_back(std::move(done));  // the test calls it later, as a slow cleanup would
+      return;
+    }
+    done();
+  }
+  int defer_releases = 0;
+  std::vector<std::function<void()>> deferred;
+  std::vector<State> release_states;  // the component's state at each ReleaseExternal
   std::vector<State> states;
   std::vector<std::string> reasons, lines, events;
 };
@@ -185,6 +197,42 @@ TEST_F(ComponentTest, ReinstallLeavesBroken) {
   ASSERT_TRUE(Reaches(State::kBroken));
   std::ofstream(dir_ / "ok") << "";
   c.Reinstall();
+  ASSERT_TRUE(Reaches(State::kFinished));
+  EXPECT_EQ(c.ErrorCount(State::kNew), 0);
+}
+
+// Containers a component started go after its processes stop and before it starts again,
+// but not when its Run ends by itself (detached containers outlive it until a stop).
+TEST_F(ComponentTest, ExternalResourcesAreReleasedAfterStopsAndBeforeStarts) {
+  auto& finished = Make(R"({"Run": "true"})");
+  finished.Start();
+  ASSERT_TRUE(Reaches(State::kFinished));
+  EXPECT_EQ(rec_.release_states, std::vector<State>{State::kInstalled});  // before the start
+
+  rec_.release_states.clear();
+  auto& running = Make(R"({"Run": "exec sleep 60"})");
+  running.Start();
+  ASSERT_TRUE(Reaches(State::kRunning));
+  running.Stop();
+  ASSERT_TRUE(Reaches(State::kFinished));
+  EXPECT_EQ(rec_.release_states, (std::vector<State>{State::kInstalled, State::kStopping}));
+}
+
+// A Reinstall that arrives while a BROKEN component's containers are still being removed
+// is carried out once they are gone.
+TEST_F(ComponentTest, ReinstallDuringASlowReleaseOfABrokenComponentStillInstalls) {
+  auto& c = Make(R"({"Install": "test -f ok || exit 1", "Run": "true"})");
+  rec_.defer_releases = 1;
+  c.Start();
+  ASSERT_TRUE(Reaches(State::kBroken));
+  ASSERT_TRUE(RunUntil([&] { return rec_.deferred.size() == 1; }));
+  std::ofstream(dir_ / "ok") << "";
+  c.Reinstall();
+  RunUntil([] { return false; }, 50ms);
+  EXPECT_EQ(c.state(), State::kNew);  // waiting for the release
+  auto done = std::move(rec_.deferred.front());
+  rec_.deferred.clear();
+  done();
   ASSERT_TRUE(Reaches(State::kFinished));
   EXPECT_EQ(c.ErrorCount(State::kNew), 0);
 }

@@ -204,6 +204,7 @@ Result<lifecycle::ComponentSpec> Services::BuildSpec(
     const gid_t gid = spec.run_as ? spec.run_as->gid : ::getegid();
     auto may = docker::UserMayUseSocket(env_.runtime.docker.socket, uid,
                                         spec.run_as ? std::optional<gid_t>(gid) : std::nullopt);
+    if (!may.ok()) janitor_->Close(name);  // no longer in the daemon's group: no socket
     if (may.ok()) {
       auto host = janitor_->Open(name, spec.run_as ? std::optional<uid_t>(uid) : std::nullopt,
                                  spec.run_as ? std::optional<gid_t>(gid) : std::nullopt);
@@ -409,6 +410,13 @@ bool Services::Stop(const std::string& name) {
   if (it == services_.end() || !it->second.component) return false;
   it->second.stop_requested = true;
   it->second.component->Stop();
+  // A component whose Run ended by itself is FINISHED already: Stop changes nothing, but
+  // its detached containers go now.
+  if (janitor_ != nullptr && it->second.component->state() == State::kFinished) {
+    janitor_->Clean(name, env_.runtime.stop_grace, [this, alive = alive_] {
+      if (*alive) Notify();
+    });
+  }
   return true;
 }
 
@@ -486,11 +494,14 @@ void Services::PumpStopAll() {
 void Services::ReapRemoved() {
   for (auto it = removing_.begin(); it != removing_.end();) {
     if (!it->second.component || Stopped(*it->second.component)) {
-      if (janitor_ != nullptr) {
-        // A component whose Run ended by itself may have left detached containers.
+      // A component whose Run ended by itself may have left detached containers. Not
+      // when it is back already: those are the new instance's to clean before its start.
+      if (janitor_ != nullptr && services_.count(it->first) == 0) {
         janitor_->Clean(it->first, env_.runtime.stop_grace,
                         [this, alive = alive_, name = it->first] {
-                          if (*alive && services_.count(name) == 0) janitor_->Close(name);
+                          if (!*alive || services_.count(name) != 0) return;
+                          janitor_->Close(name);
+                          logs_.CloseComponentLog(name);  // the followers' last lines are in
                         });
       }
       logs_.CloseComponentLog(it->first);
@@ -594,7 +605,12 @@ void Services::ReleaseExternal(lifecycle::Component& c, std::function<void()> do
     done();
     return;
   }
-  janitor_->Clean(c.name(), env_.runtime.stop_grace, std::move(done));
+  // Removals, rollbacks and StopAll re-check their wait after the component moves on.
+  janitor_->Clean(c.name(), env_.runtime.stop_grace,
+                  [this, alive = alive_, done = std::move(done)] {
+                    done();
+                    if (*alive) Notify();
+                  });
 }
 
 void Services::OnProcessStarted(lifecycle::Component&, pid_t pgid) {

@@ -335,8 +335,11 @@ void ComponentStore::RemoveAllExcept(const std::vector<StoredVersion>& keep) con
   if (!images_) return;
   for (const auto& image : unused) {
     if (used.count(image)) continue;
-    // Failures are the puller's to log; an image left behind costs disk, not correctness.
-    (void)images_->RemoveImage("docker:" + image);
+    auto removed = images_->RemoveImage("docker:" + image);
+    // An image left behind costs disk, not correctness: say so and go on.
+    if (!removed.ok() && images_->options().log) {
+      images_->options().log(image, "not removed: " + removed.error().message);
+    }
   }
 }
 

@@ -197,7 +197,13 @@ void ContainerJanitor::Follow(const std::string& component, const std::string& i
               options_.on_output(component, name, stream, text);
           });
         },
-        &stopping_);
+        &stopping_,
+        [&engine, &id] {
+          // Only while the container may still print: see FollowLogs.
+          auto now = engine.InspectContainer(id);
+          return now.ok() && (now->state == "running" || now->state == "created" ||
+                              now->state == "restarting" || now->state == "paused");
+        });
     if (!followed.ok() && followed.error().code != kDockerContainerNotFound) {
       boost::asio::post(io_, [this, alive, component, message = followed.error().message] {
         if (alive.lock()) Log({{component, "stopped following a container's output: " + message}});

@@ -21,35 +21,17 @@
 #include <set>
 #include <thread>
 
+#include "docker/test_shell.h"
+
 namespace lichen::docker {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::Sh;
+using test_support::SourceDir;
 using namespace std::chrono_literals;
 
 const std::string kImage = "lichen-janitor-test/busybox:1";
-
-std::string SourceDir() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path().string();
-}
-
-struct Shell {
-  int code = -1;
-  std::string out;
-};
-Shell Sh(const std::string& command, int seconds = 120) {
-  Shell r;
-  const std::string full = "timeout " + std::to_string(seconds) + " bash -c '" + command + "' 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == '\r')) r.out.pop_back();
-  return r;
-}
 
 bool ContainerExists(const std::string& name) {
   return Sh("docker container inspect " + name + " >/dev/null").code == 0;

@@ -137,6 +137,9 @@ struct Request {
   std::function<void(std::string_view)> on_bytes;
   // Set: the exchange ends, without error, once it becomes true. timeout 0 = none.
   const std::atomic<bool>* stop = nullptr;
+  // Asked about every two seconds while the exchange runs (with `stop` set); false ends
+  // it like `stop` does.
+  std::function<bool()> keep_going;
 };
 
 Request Simple(std::string method, std::string path, milliseconds timeout) {
@@ -183,9 +186,22 @@ size_t OnData(char* data, size_t size, size_t n, void* user) {
 }
 
 // Progress callback: a non-zero answer aborts the transfer (how `stop` ends a follow).
+struct StopCheck {
+  const Request* request;
+  std::chrono::steady_clock::time_point next_ask;
+  bool ended = false;  // keep_going said no
+};
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  const auto* stop = static_cast<const std::atomic<bool>*>(user);
-  return stop->load() ? 1 : 0;
+  auto* check = static_cast<StopCheck*>(user);
+  if (check->request->stop->load()) return 1;
+  if (check->request->keep_going && std::chrono::steady_clock::now() >= check->next_ask) {
+    check->next_ask = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    if (!check->request->keep_going()) {
+      check->ended = true;
+      return 1;
+    }
+  }
+  return 0;
 }
 
 size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
@@ -254,10 +270,11 @@ Result<Response> Send(const EngineOptions& o, const Request& req) {
       h, CURLOPT_CONNECTTIMEOUT_MS,
       static_cast<long>(req.timeout.count() == 0 ? 10000
                                                  : std::min<int64_t>(req.timeout.count(), 10000)));
+  StopCheck check{&req, std::chrono::steady_clock::now() + std::chrono::seconds(2)};
   if (req.stop != nullptr) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(req.stop));
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &check);
   }
   if (req.upload != nullptr) {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -272,7 +289,7 @@ Result<Response> Send(const EngineOptions& o, const Request& req) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
   }
   const CURLcode rc = curl_easy_perform(h);
-  if (rc == CURLE_ABORTED_BY_CALLBACK && req.stop != nullptr && req.stop->load()) {
+  if (rc == CURLE_ABORTED_BY_CALLBACK && req.stop != nullptr && (req.stop->load() || check.ended)) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
     return resp;  // asked to stop: not an error
   }
@@ -602,7 +619,8 @@ class LineSplitter {
 }  // namespace
 
 Result<void> Engine::FollowLogs(const std::string& id, bool tty, const LogLineCallback& on_line,
-                                const std::atomic<bool>* stop) const {
+                                const std::atomic<bool>* stop,
+                                std::function<bool()> keep_going) const {
   LineSplitter out(LogStream::kStdout, on_line);
   LineSplitter err(LogStream::kStderr, on_line);
   // Without a TTY the daemon multiplexes: frames of an 8-byte header (stream, 0, 0, 0,
@@ -612,6 +630,7 @@ Result<void> Engine::FollowLogs(const std::string& id, bool tty, const LogLineCa
       Simple("GET", "/containers/" + Escape(id, true) + "/logs?follow=1&stdout=1&stderr=1",
              milliseconds(0));
   req.stop = stop;
+  req.keep_going = std::move(keep_going);
   req.on_bytes = [&](std::string_view bytes) {
     if (tty) {
       out.Feed(bytes);

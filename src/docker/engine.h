@@ -152,8 +152,11 @@ class Engine {
   // Follows the container's output from its start, line by line (a partial last line is
   // delivered at the end), until the container stops or `*stop` becomes true (looked at
   // about once a second). No overall timeout: the container's life bounds it.
+  // `keep_going`, when given, is asked every two seconds; false ends the follow too
+  // (dockerd 20.10 sometimes keeps the stream of a container that exited open).
   Result<void> FollowLogs(const std::string& id, bool tty, const LogLineCallback& on_line,
-                          const std::atomic<bool>* stop) const;
+                          const std::atomic<bool>* stop,
+                          std::function<bool()> keep_going = {}) const;
 
  private:
   EngineOptions options_;

@@ -34,40 +34,20 @@
 #include <utility>
 #include <vector>
 
+#include "docker/test_shell.h"
+
 namespace lichen::docker {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::Sh;
+using test_support::SourceDir;
 using namespace std::chrono_literals;
 
 const std::string kOpen = "127.0.0.1:5000";
 const std::string kPrivate = "127.0.0.1:5001";
 const std::string kLocalImage = "lichen-puller-test/busybox:1";
 const std::string kPid = std::to_string(::getpid());
-
-std::string SourceDir() {
-  const char* env = std::getenv("LICHEN_SOURCE_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return fs::path(__FILE__).parent_path().parent_path().parent_path().string();
-}
-
-struct Shell {
-  int code = -1;
-  std::string out;
-};
-// Runs a shell command, bounded by timeout(1); stdout and stderr together.
-Shell Sh(const std::string& command, int seconds = 120) {
-  Shell r;
-  const std::string full = "timeout " + std::to_string(seconds) + " bash -c '" + command + "' 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 // A loopback TCP port nothing listens on: bound by the kernel's choice, then released.
 int ClosedPort() {

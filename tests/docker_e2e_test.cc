@@ -452,8 +452,8 @@ TEST_F(DockerE2E, ADockerSaveTarballFromS3IsLoadedAtInstallAndRun) {
       Run: docker run --rm )" + image + R"( echo never
     Artifacts:
       - URI: s3://)" + bucket.name() + "/folder/corrupt.tar\n");
-  auto bad = Deploy({"com.example.MyS3DockerComponent=2.0.0"},
-                    {"--failure-handling-policy", "ROLLBACK"});
+  auto bad =
+      Deploy({"com.example.MyS3DockerComponent=2.0.0"}, {"--failure-handling-policy", "ROLLBACK"});
   EXPECT_FALSE(Succeeded(bad)) << bad.Describe();
   EXPECT_TRUE(
       WaitFor([&] { return n().Component("com.example.MyS3DockerComponent")->version == "1.0.0"; },
@@ -564,6 +564,82 @@ Manifests:
   EXPECT_NE(ReadFile(n().dir() + "/ecr.log").find("200"), std::string::npos)
       << ReadFile(n().dir() + "/ecr.log");
   (void)standin.Finish(0ms);
+}
+
+// A registry that answers 500 to everything: retried, then a clear failure naming it.
+TEST_F(DockerE2E, ARegistryAnswering500IsRetriedThenFailsNamingIt) {
+  const std::string port_file = n().dir() + "/broken-registry.port";
+  auto broken = RunningCommand::Start(
+      {"/usr/bin/python3", "-c",
+       "import http.server, sys\n"
+       "class H(http.server.BaseHTTPRequestHandler):\n"
+       "  def answer(self):\n"
+       "    self.send_response(500); self.send_header('Content-Length', '0'); self.end_headers()\n"
+       "  do_GET = do_HEAD = do_POST = answer\n"
+       "  def log_message(self, *a): pass\n"
+       "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+       "open(sys.argv[1], 'w').write(str(s.server_address[1]) + '\\n')\n"
+       "s.serve_forever()\n",
+       port_file});
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(port_file).find('\n') != std::string::npos; }, 20000ms));
+  std::string port = ReadFile(port_file);
+  port = port.substr(0, port.find('\n'));
+  Start("        docker:\n          pullAttempts: 2\n");
+  const std::string image = "127.0.0.1:" + port + "/" + tag_ + "/app:1";
+  WriteRecipe("com.example.Broken", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + image + R"( true
+    Artifacts:
+      - URI: docker:)" + image + "\n");
+  auto d = Deploy({"com.example.Broken=1.0.0"});
+  EXPECT_FALSE(Succeeded(d));
+  EXPECT_NE(d.out.find("DOCKER_PULL_ERROR"), std::string::npos) << d.Describe();
+  EXPECT_NE(d.out.find("127.0.0.1:" + port), std::string::npos) << d.Describe();
+  EXPECT_NE(n().Log().find("attempt 2 of 2"), std::string::npos) << n().Log();  // retried
+  (void)broken.Finish(0ms);
+}
+
+// A Compose file with errors: docker-compose fails, the component goes BROKEN, the
+// deployment fails and rolls back, and the version that ran runs again.
+TEST_F(DockerE2E, AComposeFileWithErrorsFailsTheDeploymentAndRollsBack) {
+  S3Bucket bucket("lichen-e2e-" + tag_);
+  ASSERT_TRUE(bucket.ok()) << "s3rver is not answering on " << kS3;
+  const std::string good = n().dir() + "/good.yaml";
+  const std::string bad = n().dir() + "/bad.yaml";
+  WriteFile(good, "version: '3'\nservices:\n  app:\n    image: " + kBase +
+                      "\n    command: sh -c 'echo compose-v1-up; exec sleep 600'\n");
+  WriteFile(bad, "version: '3'\nservices:\n  app:\n    image: " + kBase +
+                     "\n    no_such_option: [1, 2\n");
+  ASSERT_TRUE(bucket.Put("v1/docker-compose.yaml", good));
+  ASSERT_TRUE(bucket.Put("v2/docker-compose.yaml", bad));
+  Start(S3Config());
+  for (const std::string v : {"1", "2"}) {
+    WriteRecipe("com.example.Compose", v + ".0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker-compose -p )" + tag_ + R"( -f {artifacts:path}/docker-compose.yaml up
+    Artifacts:
+      - URI: "s3://)" + bucket.name() + "/v" + v + R"(/docker-compose.yaml"
+)");
+  }
+  auto d = Deploy({"com.example.Compose=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  ASSERT_TRUE(n().WaitLog("com.example.Compose", "compose-v1-up", 60000ms))
+      << n().Log("com.example.Compose");
+
+  auto bad_deploy =
+      Deploy({"com.example.Compose=2.0.0"}, {"--failure-handling-policy", "ROLLBACK"});
+  EXPECT_FALSE(Succeeded(bad_deploy)) << bad_deploy.Describe();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto c = n().Component("com.example.Compose");
+        return c && c->version == "1.0.0" && c->state == "RUNNING";
+      },
+      60000ms))
+      << n().Log();
+  EXPECT_EQ(CountOccurrences(n().Log("com.example.Compose"), "compose-v1-up"), 2u)
+      << n().Log("com.example.Compose");
+  Bash("docker network rm " + tag_ + "_default >/dev/null 2>&1; true");
 }
 
 }  // namespace

@@ -175,7 +175,7 @@ TEST_F(DockerE2E, PullsTheImageRunsItAndRemovesContainerAndImageWithTheComponent
   auto label =
       Docker({"inspect", "-f", "{{index .Config.Labels \"lichen.component\"}}", container});
   EXPECT_EQ(label.out, "com.example.Fg");
-  EXPECT_NE(n().Log().find("docker-image"), std::string::npos);  // pull progress logged
+  EXPECT_TRUE(n().WaitLog("", "docker-image"));  // pull progress logged (flushed every 100 ms)
 
   auto removed = Deploy({}, {"--remove", "com.example.Fg"});
   ASSERT_TRUE(Succeeded(removed)) << removed.Describe();
@@ -266,7 +266,7 @@ TEST_F(DockerE2E, ContainersOfAKilledNucleusAreRemovedAtItsNextStart) {
       },
       30000ms))
       << n().Log();
-  EXPECT_NE(n().Log().find("leftover-containers"), std::string::npos);
+  EXPECT_TRUE(n().WaitLog("", "leftover-containers")) << n().Log();
 }
 
 // --- bad input: clear errors, and what runs keeps running -----------------------------
@@ -596,7 +596,7 @@ TEST_F(DockerE2E, ARegistryAnswering500IsRetriedThenFailsNamingIt) {
   EXPECT_FALSE(Succeeded(d));
   EXPECT_NE(d.out.find("DOCKER_PULL_ERROR"), std::string::npos) << d.Describe();
   EXPECT_NE(d.out.find("127.0.0.1:" + port), std::string::npos) << d.Describe();
-  EXPECT_NE(n().Log().find("attempt 2 of 2"), std::string::npos) << n().Log();  // retried
+  EXPECT_TRUE(n().WaitLog("", "attempt 2 of 2")) << n().Log();  // retried
   (void)broken.Finish(0ms);
 }
 

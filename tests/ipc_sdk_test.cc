@@ -391,8 +391,7 @@ TEST_F(IpcSdk, UpdateStateReportsRunningAndErrored) {
     // Usually the answer arrives before the stop that follows; when it does, it is {}.
     EXPECT_TRUE(Ok((*errored)["result"])) << errored->dump();
   }
-  EXPECT_NE(n().Log().find("serviceName=" + run + ", currentState=RUNNING, newState=ERRORED"),
-            std::string::npos)
+  EXPECT_TRUE(n().WaitLog("", "serviceName=" + run + ", currentState=RUNNING, newState=ERRORED"))
       << n().Log();
   if (before) {
     EXPECT_FALSE(StillRunning(*before));

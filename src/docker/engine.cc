@@ -623,17 +623,24 @@ Result<void> Engine::FollowLogs(const std::string& id, bool tty, const LogLineCa
                                 std::function<bool()> keep_going) const {
   LineSplitter out(LogStream::kStdout, on_line);
   LineSplitter err(LogStream::kStderr, on_line);
+  // Bytes of each stream delivered so far: a catch-up read skips them.
+  size_t seen_out = 0, seen_err = 0;
+  size_t skip_out = 0, skip_err = 0;
+  auto deliver = [&](bool is_err, std::string_view bytes) {
+    size_t& skip = is_err ? skip_err : skip_out;
+    const size_t dropped = std::min(skip, bytes.size());
+    skip -= dropped;
+    bytes.remove_prefix(dropped);
+    if (bytes.empty()) return;
+    (is_err ? seen_err : seen_out) += bytes.size();
+    (is_err ? err : out).Feed(bytes);
+  };
   // Without a TTY the daemon multiplexes: frames of an 8-byte header (stream, 0, 0, 0,
   // big-endian size) and the payload.
   std::string frame;
-  Request req =
-      Simple("GET", "/containers/" + Escape(id, true) + "/logs?follow=1&stdout=1&stderr=1",
-             milliseconds(0));
-  req.stop = stop;
-  req.keep_going = std::move(keep_going);
-  req.on_bytes = [&](std::string_view bytes) {
+  auto on_bytes = [&](std::string_view bytes) {
     if (tty) {
-      out.Feed(bytes);
+      deliver(false, bytes);
       return;
     }
     frame.append(bytes);
@@ -642,12 +649,28 @@ Result<void> Engine::FollowLogs(const std::string& id, bool tty, const LogLineCa
       const auto* h = reinterpret_cast<const unsigned char*>(frame.data() + at);
       const size_t size = (size_t{h[4]} << 24) | (size_t{h[5]} << 16) | (size_t{h[6]} << 8) | h[7];
       if (frame.size() - at - 8 < size) break;
-      (h[0] == 2 ? err : out).Feed(std::string_view(frame.data() + at + 8, size));
+      deliver(h[0] == 2, std::string_view(frame.data() + at + 8, size));
       at += 8 + size;
     }
     frame.erase(0, at);
   };
+  const std::string path = "/containers/" + Escape(id, true) + "/logs?stdout=1&stderr=1";
+  Request req = Simple("GET", path + "&follow=1", milliseconds(0));
+  req.stop = stop;
+  req.keep_going = std::move(keep_going);
+  req.on_bytes = on_bytes;
   auto r = Send(options_, req);
+  // dockerd may end a follow (the container stopped) before it has sent the last lines
+  // the container wrote. The whole log, read once more without following, has them:
+  // what was delivered already is skipped. Bounded by the log's size.
+  if (r.ok() && r->status == 200 && !(stop != nullptr && stop->load())) {
+    frame.clear();
+    skip_out = seen_out;
+    skip_err = seen_err;
+    Request again = Simple("GET", path, options_.transfer_timeout);
+    again.on_bytes = on_bytes;
+    (void)Send(options_, again);  // best effort: the follow's lines are out already
+  }
   out.Flush();
   err.Flush();
   if (!r.ok()) return r.error();

@@ -637,6 +637,11 @@ TEST_F(DockerE2E, AComposeFileWithErrorsFailsTheDeploymentAndRollsBack) {
       },
       60000ms))
       << n().Log();
+  // Version 1 printed again; once per run: Compose shows it, nothing else copies it.
+  EXPECT_TRUE(WaitFor(
+      [&] { return CountOccurrences(n().Log("com.example.Compose"), "compose-v1-up") >= 2; },
+      30000ms))
+      << n().Log("com.example.Compose");
   EXPECT_EQ(CountOccurrences(n().Log("com.example.Compose"), "compose-v1-up"), 2u)
       << n().Log("com.example.Compose");
   Bash("docker network rm " + tag_ + "_default >/dev/null 2>&1; true");

@@ -90,6 +90,11 @@ Result<std::string> ContainerJanitor::Open(const std::string& component, std::op
     proxy_options.on_container_started = [this, component](const std::string& id) {
       Follow(component, id);
     };
+    // Attached before it starts (docker-compose up, docker run): its client prints it.
+    proxy_options.on_container_attached = [this](const std::string& id) {
+      if (attached_.size() >= 4 * kMaxFollowers) attached_.clear();  // never started: bound
+      attached_.insert(id);
+    };
   }
   auto proxy = std::make_unique<SocketProxy>(io_, path, std::move(proxy_options));
   auto started = proxy->Start();
@@ -158,6 +163,7 @@ void ContainerJanitor::Follow(const std::string& component, const std::string& i
   // One follower per container (a start of a running container comes through again),
   // and a bound on them all: each is a thread.
   if (followed_.count(id) != 0) return;
+  if (attached_.erase(id) != 0) return;  // a client shows its output already
   if (followed_.size() >= kMaxFollowers) {
     Log({{component, "not following container " + id.substr(0, 12) + ": already following " +
                          std::to_string(kMaxFollowers) + " containers"}});

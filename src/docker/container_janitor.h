@@ -105,6 +105,7 @@ class ContainerJanitor {
   ContainerJanitorOptions options_;
   std::map<std::string, Entry> entries_;
   std::set<std::string> followed_;  // container ids whose output a worker follows
+  std::set<std::string> attached_;  // ids a client attached to (it shows their output)
   std::mutex workers_mutex_;
   std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> workers_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

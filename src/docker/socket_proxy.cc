@@ -79,11 +79,14 @@ bool IsContainerCreate(std::string_view method, std::string_view target) {
   return method == "POST" && ApiPath(target) == "/containers/create";
 }
 
-std::optional<std::string> StartedContainer(std::string_view method, std::string_view target) {
+namespace {
+
+// "POST [/vX.Y]/containers/<id><suffix>[?query]" -> "<id>".
+std::optional<std::string> ContainerOf(std::string_view method, std::string_view target,
+                                       std::string_view kSuffix) {
   if (method != "POST") return std::nullopt;
   std::string_view path = ApiPath(target);
   constexpr std::string_view kPrefix = "/containers/";
-  constexpr std::string_view kSuffix = "/start";
   if (path.size() <= kPrefix.size() + kSuffix.size() || path.substr(0, kPrefix.size()) != kPrefix ||
       path.substr(path.size() - kSuffix.size()) != kSuffix) {
     return std::nullopt;
@@ -91,6 +94,16 @@ std::optional<std::string> StartedContainer(std::string_view method, std::string
   std::string_view id = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
   if (id.empty() || id.find('/') != std::string_view::npos) return std::nullopt;
   return std::string(id);
+}
+
+}  // namespace
+
+std::optional<std::string> StartedContainer(std::string_view method, std::string_view target) {
+  return ContainerOf(method, target, "/start");
+}
+
+std::optional<std::string> AttachedContainer(std::string_view method, std::string_view target) {
+  return ContainerOf(method, target, "/attach");
 }
 
 Result<std::string> AddLabelsToCreateBody(std::string_view body,
@@ -112,11 +125,13 @@ Result<std::string> AddLabelsToCreateBody(std::string_view body,
 
 RequestRewriter::RequestRewriter(std::map<std::string, std::string> labels, size_t max_create_body,
                                  std::function<void(const std::string&)> on_started,
-                                 std::function<void()> on_created)
+                                 std::function<void()> on_created,
+                                 std::function<void(const std::string&)> on_attached)
     : labels_(std::move(labels)),
       max_create_body_(max_create_body),
       on_started_(std::move(on_started)),
-      on_created_(std::move(on_created)) {}
+      on_created_(std::move(on_created)),
+      on_attached_(std::move(on_attached)) {}
 
 Result<std::string> RequestRewriter::Feed(std::string_view bytes) {
   if (!error_.empty()) return MakeError(error_);
@@ -308,6 +323,7 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
   }
 
   if (auto id = StartedContainer(method, target); id && on_started_) on_started_(*id);
+  if (auto id = AttachedContainer(method, target); id && on_attached_) on_attached_(*id);
   out += head;
   if (chunked) {
     phase_ = Phase::kChunkSize;
@@ -347,7 +363,10 @@ class SocketProxy::Session : public std::enable_shared_from_this<Session> {
             [&owner](const std::string& id) {
               if (owner.options_.on_container_started) owner.options_.on_container_started(id);
             },
-            [&owner] { ++owner.containers_created_; }) {}
+            [&owner] { ++owner.containers_created_; },
+            [&owner](const std::string& id) {
+              if (owner.options_.on_container_attached) owner.options_.on_container_attached(id);
+            }) {}
 
   void Start() {
     auto self = shared_from_this();

@@ -51,6 +51,9 @@ struct SocketProxyOptions {
   // Called (on the loop) with a container id whenever a start request for it goes
   // through: the owner can then follow the container's output.
   std::function<void(const std::string& id)> on_container_started;
+  // Called (on the loop) with a container id whenever an attach request for it goes
+  // through: a client (docker-compose up, docker run) shows that container's output.
+  std::function<void(const std::string& id)> on_container_attached;
 };
 
 // Rewrites a container-create JSON body to carry `labels` (other labels are kept; ours
@@ -62,6 +65,8 @@ Result<std::string> AddLabelsToCreateBody(std::string_view body,
 bool IsContainerCreate(std::string_view method, std::string_view target);
 // "POST /v1.41/containers/<id>/start" -> "<id>".
 std::optional<std::string> StartedContainer(std::string_view method, std::string_view target);
+// "POST /v1.41/containers/<id>/attach?stream=1" -> "<id>".
+std::optional<std::string> AttachedContainer(std::string_view method, std::string_view target);
 
 // The client-to-daemon half of a connection: finds request boundaries (head, then a
 // Content-Length or chunked body; after an upgrade, raw bytes) and rewrites create
@@ -70,7 +75,8 @@ class RequestRewriter {
  public:
   RequestRewriter(std::map<std::string, std::string> labels, size_t max_create_body,
                   std::function<void(const std::string& id)> on_started = {},
-                  std::function<void()> on_created = {});
+                  std::function<void()> on_created = {},
+                  std::function<void(const std::string& id)> on_attached = {});
   // Takes the next bytes from the client; returns the bytes to send to the daemon now
   // (possibly none, while a head or a create body is incomplete), or why the stream is
   // unusable (then every later call fails too).
@@ -87,6 +93,7 @@ class RequestRewriter {
   size_t max_create_body_;
   std::function<void(const std::string&)> on_started_;
   std::function<void()> on_created_;
+  std::function<void(const std::string&)> on_attached_;
   std::string in_;
   std::string error_;
   Phase phase_ = Phase::kHead;

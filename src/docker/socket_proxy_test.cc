@@ -65,6 +65,9 @@ TEST(RequestMatchTest, RecognisesCreateAndStartWithOrWithoutAVersion) {
   EXPECT_EQ(StartedContainer("POST", "/v1.41/containers/abc/stop"), std::nullopt);
   EXPECT_EQ(StartedContainer("GET", "/v1.41/containers/abc/start"), std::nullopt);
   EXPECT_EQ(StartedContainer("POST", "/v1.41/containers//start"), std::nullopt);
+  EXPECT_EQ(AttachedContainer("POST", "/v1.41/containers/abc/attach?stream=1&stdout=1"), "abc");
+  EXPECT_EQ(AttachedContainer("POST", "/v1.41/containers/abc/start"), std::nullopt);
+  EXPECT_EQ(StartedContainer("POST", "/v1.41/containers/abc/attach"), std::nullopt);
 }
 
 int ConnectUnix(const std::string& path) {

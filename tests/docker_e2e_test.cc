@@ -229,8 +229,9 @@ TEST_F(DockerE2E, ABrokenComponentLeavesNoContainer) {
       Run: docker run -d --name )" +
                   prefix + R"(-$$ )" + kBase + R"( sleep 600 && exit 3
 )");
-  auto d = Deploy({"com.example.Crash=1.0.0"});
-  EXPECT_FALSE(Succeeded(d));
+  // The deployment may count it RUNNING first (a `docker run -d` slower than the 1 s
+  // run-stable window): what matters is where it ends, BROKEN, and what it leaves.
+  (void)Deploy({"com.example.Crash=1.0.0"});
   ASSERT_TRUE(WaitFor([&] { return n().ComponentState("com.example.Crash") == "BROKEN"; }, 60000ms))
       << n().Log();
   auto left = Docker({"ps", "-aq", "--filter", "name=" + prefix});

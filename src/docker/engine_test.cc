@@ -48,16 +48,7 @@ class EngineTest : public ::testing::Test {
   // Tags the local test image as `name` and pushes it (to the private registry with a
   // throwaway CLI config, so no credentials stay on disk).
   void Push(const std::string& name, bool authenticated = false) {
-    std::string cmd = "set -e; docker tag " + kLocalImage + " " + name + "; ";
-    if (authenticated) {
-      cmd +=
-          "cfg=$(mktemp -d); trap \"rm -rf $cfg\" EXIT; "
-          "echo lichen-secret | docker --config $cfg login -u lichen --password-stdin " +
-          kPrivate + " >/dev/null; docker --config $cfg push " + name + " >/dev/null; ";
-    } else {
-      cmd += "docker push " + name + " >/dev/null; ";
-    }
-    cmd += "docker rmi " + name + " >/dev/null";
+    const std::string cmd = test_support::PushCommand(kLocalImage, name, authenticated);
     auto r = Sh(cmd);
     ASSERT_EQ(r.code, 0) << r.out;
   }

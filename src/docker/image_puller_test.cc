@@ -125,17 +125,7 @@ class PullerTest : public ::testing::Test {
   // config, so no credentials stay on disk); the local tag is removed again.
   void Push(const std::string& name, bool authenticated = false,
             const std::string& source = kLocalImage) {
-    std::string cmd = "set -e; docker tag " + source + " " + name + "; ";
-    if (authenticated) {
-      const std::string registry = name.substr(0, name.find('/'));
-      cmd +=
-          "cfg=$(mktemp -d); trap \"rm -rf $cfg\" EXIT; "
-          "echo lichen-secret | docker --config $cfg login -u lichen --password-stdin " +
-          registry + " >/dev/null 2>&1; docker --config $cfg push " + name + " >/dev/null; ";
-    } else {
-      cmd += "docker push " + name + " >/dev/null; ";
-    }
-    cmd += "docker rmi " + name + " >/dev/null";
+    const std::string cmd = test_support::PushCommand(source, name, authenticated);
     auto r = Sh(cmd);
     ASSERT_EQ(r.code, 0) << r.out;
   }

@@ -39,4 +39,23 @@ inline Shell Sh(const std::string& command, int seconds = 120) {
   return r;
 }
 
+// The shell commands that tag `source` as `name`, push it to its registry and drop the
+// local tag, so that a pull has to fetch it. `authenticated`: log in to the htpasswd
+// registry of scripts/services.sh with a throwaway CLI configuration (no credentials
+// stay on disk).
+inline std::string PushCommand(const std::string& source, const std::string& name,
+                               bool authenticated) {
+  std::string cmd = "set -e; docker tag " + source + " " + name + "; ";
+  if (authenticated) {
+    const std::string registry = name.substr(0, name.find('/'));
+    cmd +=
+        "cfg=$(mktemp -d); trap \"rm -rf $cfg\" EXIT; "
+        "echo lichen-secret | docker --config $cfg login -u lichen --password-stdin " +
+        registry + " >/dev/null 2>&1; docker --config $cfg push " + name + " >/dev/null; ";
+  } else {
+    cmd += "docker push " + name + " >/dev/null; ";
+  }
+  return cmd + "docker rmi " + name + " >/dev/null";
+}
+
 }  // namespace lichen::docker::test_support

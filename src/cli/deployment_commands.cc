@@ -165,6 +165,7 @@ std::string JoinList(const Json& list) {
 // "<id>: <status>" and the detail lines the nucleus gave, each prefixed by `indent`.
 void PrintDeployment(std::ostream& out, const Json& d, const std::string& indent) {
   out << Text(d, "deploymentId") << ": " << Text(d, "status") << "\n";
+  if (auto s = Text(d, "progress"); !s.empty()) out << indent << "Progress: " << s << "\n";
   auto it = d.find("deploymentStatusDetails");
   if (it == d.end() || !it->is_object()) return;
   const Json& details = *it;

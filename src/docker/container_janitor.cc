@@ -115,31 +115,63 @@ void ContainerJanitor::Close(const std::string& component) {
 }
 
 void ContainerJanitor::Clean(const std::string& component, std::chrono::milliseconds grace,
-                             std::function<void()> done) {
+                             std::function<void()> done,
+                             std::chrono::milliseconds wait_for_daemon) {
   auto found = entries_.find(component);
-  if (found == entries_.end() ||
-      found->second.proxy->containers_created() == found->second.cleaned) {
+  const uint64_t created = found == entries_.end() ? 0 : found->second.proxy->containers_created();
+  const bool dirty = created != 0 && created != found->second.cleaned;
+  // A component that never made a container needs nothing from Docker; one that did gets
+  // the daemon's answer checked before it starts, so that its `docker run` does not fail
+  // (and count towards BROKEN) while the daemon restarts.
+  const bool wait = created != 0 && wait_for_daemon.count() > 0;
+  if (!dirty && !wait) {
     if (done) done();
     return;
   }
   // Whatever is created from here on (nothing should be: the processes are gone) is
   // left for the next cleanup.
-  found->second.cleaned = found->second.proxy->containers_created();
+  if (dirty) found->second.cleaned = created;
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
   std::weak_ptr<bool> alive = alive_;
-  Spawn([this, component, grace, done = std::move(done), alive]() mutable {
+  const bool spawned = Spawn([this, component, grace, finish, alive, dirty, wait_for_daemon] {
     auto messages = std::make_shared<Messages>();
-    const bool complete = RemoveLabelled({{std::string(kComponentLabel), component},
-                                          {std::string(kRootLabel), options_.root}},
-                                         grace, component, *messages) >= 0;
-    boost::asio::post(io_, [this, done = std::move(done), alive, messages, complete, component] {
+    const std::map<std::string, std::string> labels = {
+        {std::string(kComponentLabel), component}, {std::string(kRootLabel), options_.root}};
+    bool complete = !dirty || RemoveLabelled(labels, grace, component, *messages) >= 0;
+    const Engine engine(options_.engine);
+    if ((!dirty || !complete) && wait_for_daemon.count() > 0 && !engine.Ping().ok()) {
+      // Said now, not with the rest: the wait may last a while.
+      boost::asio::post(io_, [this, alive, component, wait_for_daemon] {
+        if (!alive.lock()) return;
+        Log({{component, "the Docker daemon does not answer; the start waits up to " +
+                             std::to_string(wait_for_daemon.count() / 1000) + " s for it"}});
+      });
+      const auto deadline = std::chrono::steady_clock::now() + wait_for_daemon;
+      bool back = false;
+      while (!back && !stopping_ && !stop_waiting_ &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        back = engine.Ping().ok();
+      }
+      messages->emplace_back(component, back ? "the Docker daemon answers again"
+                                             : "the Docker daemon did not answer within " +
+                                                   std::to_string(wait_for_daemon.count() / 1000) +
+                                                   " s; starting anyway");
+      if (back && dirty) complete = RemoveLabelled(labels, grace, component, *messages) >= 0;
+    }
+    boost::asio::post(io_, [this, finish, alive, messages, complete, component] {
       if (!alive.lock()) return;
       Log(*messages);
       // Not all gone (the daemon was restarting, ...): the next cleanup tries again.
       if (auto e = entries_.find(component); !complete && e != entries_.end())
         e->second.cleaned = 0;
-      if (done) done();
+      if (*finish) (*finish)();
     });
   });
+  if (!spawned) {
+    if (dirty) found->second.cleaned = 0;  // out of threads: tried again next time
+    if (*finish) (*finish)();
+  }
 }
 
 bool ContainerJanitor::Spawn(std::function<void()> work) {

@@ -69,9 +69,14 @@ class ContainerJanitor {
 
   // Stops and removes every container of `component`, then calls `done` on the loop. A
   // component that created no container since its last cleanup costs nothing (done runs
-  // at once). Failures are logged, never fatal: a stop must not hang on Docker.
+  // at once). Failures are logged, never fatal: a stop must not hang on Docker. With
+  // `wait_for_daemon`, a daemon that does not answer is waited for that long (pinged
+  // every 250 ms) and the cleanup tried again, before `done`.
   void Clean(const std::string& component, std::chrono::milliseconds grace,
-             std::function<void()> done);
+             std::function<void()> done,
+             std::chrono::milliseconds wait_for_daemon = std::chrono::milliseconds(0));
+  // Ends every wait for the daemon at once (the runtime is shutting down).
+  void StopWaiting() { stop_waiting_ = true; }
   // Blocking: every container labelled with this root, whatever the component (what a
   // crashed or finished run left). Returns how many were removed. Logs on the caller's
   // thread, which must be the loop's.
@@ -110,6 +115,7 @@ class ContainerJanitor {
   std::list<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> workers_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::atomic<bool> stopping_{false};  // ends the log followers
+  std::atomic<bool> stop_waiting_{false};
 };
 
 }  // namespace lichen::docker

@@ -130,6 +130,8 @@ struct Request {
   FILE* upload = nullptr;  // request body, streamed
   int64_t upload_size = -1;
   milliseconds timeout{30000};
+  // Set: fewer than one byte in this long ends the exchange (DOCKER_REGISTRY_UNREACHABLE).
+  std::chrono::seconds stall{0};
   // Called with each complete response line (streamed endpoints); null = buffer the body.
   std::function<void(const std::string&)> on_line;
   // Called with the raw bytes of a successful response as they arrive (nothing is
@@ -270,6 +272,11 @@ Result<Response> Send(const EngineOptions& o, const Request& req) {
       h, CURLOPT_CONNECTTIMEOUT_MS,
       static_cast<long>(req.timeout.count() == 0 ? 10000
                                                  : std::min<int64_t>(req.timeout.count(), 10000)));
+  if (req.stall.count() > 0) {
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.stall.count()));
+  }
+  const auto started = std::chrono::steady_clock::now();
   StopCheck check{&req, std::chrono::steady_clock::now() + std::chrono::seconds(2)};
   if (req.stop != nullptr) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -296,6 +303,15 @@ Result<Response> Send(const EngineOptions& o, const Request& req) {
   if (rc != CURLE_OK) {
     const std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
     const std::string what = req.method + " " + req.path + " on " + sock;
+    // curl reports both bounds as a timeout; only the overall one can have run out.
+    if (rc == CURLE_OPERATION_TIMEDOUT && req.stall.count() > 0 &&
+        (req.timeout.count() == 0 || std::chrono::steady_clock::now() - started < req.timeout)) {
+      return MakeError(kDockerRegistryUnreachable,
+                       what + ": the daemon reported nothing for " +
+                           std::to_string(req.stall.count()) +
+                           " s; the registry accepts connections but does not answer "
+                           "(lichen.docker.pullStallSeconds)");
+    }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return MakeError(kDockerTimeout,
                        what + " timed out after " + std::to_string(req.timeout.count()) + " ms");
@@ -400,7 +416,8 @@ Result<std::optional<ImageInfo>> Engine::ImageInspect(const std::string& image) 
 }
 
 Result<PullResult> Engine::Pull(const std::string& image, const std::optional<RegistryAuth>& auth,
-                                const PullProgressCallback& progress) const {
+                                const PullProgressCallback& progress,
+                                const std::atomic<bool>* cancel) const {
   auto ref = ParseImageReference(image);
   if (!ref.ok()) return MakeError(kDockerInvalidReference, ref.error().message);
   PullResult result;
@@ -412,6 +429,8 @@ Result<PullResult> Engine::Pull(const std::string& image, const std::optional<Re
   req.method = "POST";
   req.path = "/images/create?fromImage=" + Escape(name, false) + "&tag=" + Escape(tag, false);
   req.timeout = options_.transfer_timeout;
+  req.stall = options_.pull_stall_timeout;
+  req.stop = cancel;
   if (auth) req.headers.push_back("X-Registry-Auth: " + EncodeRegistryAuth(*auth));
   std::optional<std::string> stream_error;
   req.on_line = [&](const std::string& line) {
@@ -421,12 +440,19 @@ Result<PullResult> Engine::Pull(const std::string& image, const std::optional<Re
       if (!stream_error) stream_error = *e;
       return;
     }
-    PullProgress p{Str(j, "status"), Str(j, "id"), Str(j, "progress"), line};
+    PullProgress p{Str(j, "status"), Str(j, "id"), Str(j, "progress"), 0, 0, line};
+    if (auto d = j.find("progressDetail"); d != j.end() && d->is_object()) {
+      if (auto c = d->find("current"); c != d->end() && c->is_number()) p.current = c->get<int64_t>();
+      if (auto t = d->find("total"); t != d->end() && t->is_number()) p.total = t->get<int64_t>();
+    }
     if (p.status.rfind("Digest: ", 0) == 0) result.digest = p.status.substr(8);
     if (p.status.rfind("Status: Downloaded newer image", 0) == 0) result.downloaded = true;
     if (progress) progress(p);
   };
   auto r = Send(options_, req);
+  if (cancel != nullptr && cancel->load()) {
+    return MakeError(kDockerCancelled, "pull " + result.image + " cancelled");
+  }
   if (!r.ok()) return r.error();
   if (r->status != 200) {
     return Classify(static_cast<int>(r->status), MessageOf(r->body), "pull " + result.image);

@@ -44,6 +44,7 @@ inline constexpr const char* kDockerEngineError = "DOCKER_ENGINE_ERROR";        
 inline constexpr const char* kDockerBadRequest = "DOCKER_BAD_REQUEST";          // caller's fault
 inline constexpr const char* kDockerIoError = "DOCKER_IO_ERROR";                // local file
 inline constexpr const char* kDockerInvalidTarball = "DOCKER_INVALID_TARBALL";  // load
+inline constexpr const char* kDockerCancelled = "DOCKER_CANCELLED";  // the caller asked
 
 // Whether trying again later can help: the daemon or a registry was unreachable or
 // busy, or a call timed out. Not found, auth failures, bad references and full disks
@@ -56,6 +57,11 @@ struct EngineOptions {
   std::chrono::milliseconds timeout{30000};
   // Bound of a whole pull or load, which move image layers.
   std::chrono::milliseconds transfer_timeout{std::chrono::minutes(30)};
+  // A pull whose progress stream stays silent this long is abandoned (0 = never). dockerd
+  // gives up on a registry that hangs only while pinging it: one that answers the ping and
+  // then never sends a blob leaves the pull waiting with no end. A healthy pull reports
+  // progress several times a second, extraction included.
+  std::chrono::seconds pull_stall_timeout{60};
 };
 
 // Registry credentials for one pull (sent base64url-encoded in X-Registry-Auth).
@@ -85,6 +91,8 @@ struct PullProgress {
   std::string status;    // "Pulling fs layer", "Digest: sha256:...", ...
   std::string id;        // layer or tag the line is about; may be empty
   std::string progress;  // human-readable bar; may be empty
+  int64_t current = 0;   // progressDetail: bytes so far of this step ("Downloading", ...)
+  int64_t total = 0;     // and of the whole step; 0 when not given
   std::string raw;       // the JSON line as sent
 };
 using PullProgressCallback = std::function<void(const PullProgress&)>;
@@ -130,9 +138,13 @@ class Engine {
   // The image, or nullopt when the daemon does not have it.
   Result<std::optional<ImageInfo>> ImageInspect(const std::string& image) const;
   // Pulls `image` (any reference ParseImageReference accepts; no tag means "latest",
-  // never "all tags"). `progress` sees every status line as it arrives.
+  // never "all tags"). `progress` sees every status line as it arrives. A stream silent
+  // for pull_stall_timeout fails with DOCKER_REGISTRY_UNREACHABLE (retryable).
+  // `cancel`, when given, is looked at about once a second; true ends the pull with
+  // DOCKER_CANCELLED (closing the connection makes the daemon drop the pull).
   Result<PullResult> Pull(const std::string& image, const std::optional<RegistryAuth>& auth = {},
-                          const PullProgressCallback& progress = {}) const;
+                          const PullProgressCallback& progress = {},
+                          const std::atomic<bool>* cancel = nullptr) const;
   // Untags/removes the image; DOCKER_IMAGE_NOT_FOUND when absent, DOCKER_CONFLICT when a
   // container uses it (unless force).
   Result<void> RemoveImage(const std::string& image, bool force = false) const;

@@ -316,6 +316,23 @@ TEST(EngineWithoutDaemon, SilentDaemonTimesOut) {
   EXPECT_LT(took, 5s);
 }
 
+// A pull the daemon says nothing about (a registry that hangs) ends after the stall bound,
+// long before the transfer timeout, as a retryable registry problem.
+TEST(EngineWithoutDaemon, SilentPullStallsOut) {
+  SilentSocket s;
+  ASSERT_TRUE(s.ok());
+  Engine e({.socket_path = s.path(), .transfer_timeout = 60s, .pull_stall_timeout = 1s});
+  const auto start = std::chrono::steady_clock::now();
+  auto r = e.Pull("127.0.0.1:5000/lichen-engine-test/stalled:1");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, kDockerRegistryUnreachable) << r.error().message;
+  EXPECT_NE(r.error().message.find("reported nothing for 1 s"), std::string::npos)
+      << r.error().message;
+  EXPECT_TRUE(IsRetryable(r.error()));
+  EXPECT_LT(took, 30s);
+}
+
 TEST(EngineWithoutDaemon, ClosedSocketIsUnavailable) {
   std::string path;
   {

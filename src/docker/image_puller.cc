@@ -42,9 +42,11 @@ bool Contains(const std::string& haystack, std::string_view needle) {
 // deployment fails anyway; it should not wait out their backoff).
 class Run {
  public:
-  explicit Run(const ImagePullerOptions& options) : options_(options) {}
+  Run(const ImagePullerOptions& options, const std::atomic<bool>& cancelled)
+      : options_(options), cancelled_(cancelled) {}
 
   const ImagePullerOptions& options() const { return options_; }
+  const std::atomic<bool>& cancelled() const { return cancelled_; }
 
   void Log(const std::string& image, const std::string& message) const {
     if (options_.log) options_.log(image, message);
@@ -67,14 +69,22 @@ class Run {
     return first_error_;
   }
 
-  // The pause before attempt `attempt` + 1; false when another image failed meanwhile.
+  // The pause before attempt `attempt` + 1; false when another image failed or the
+  // puller was cancelled meanwhile (looked at every 100 ms).
   bool Backoff(milliseconds delay) {
+    const auto end = std::chrono::steady_clock::now() + delay;
     std::unique_lock<std::mutex> lock(mu_);
-    return !cv_.wait_for(lock, delay, [this] { return first_error_.has_value(); });
+    while (!first_error_ && !cancelled_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= end) return true;
+      cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(end - now, milliseconds(100)));
+    }
+    return false;
   }
 
  private:
   const ImagePullerOptions& options_;
+  const std::atomic<bool>& cancelled_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::optional<Error> first_error_;
@@ -101,13 +111,14 @@ auto Retrying(Run& run, const std::string& image, const std::string& what, int* 
   for (int attempt = 1;; ++attempt) {
     *attempts = attempt;
     auto r = op(attempt);
-    if (r.ok() || !IsRetryable(r.error()) || attempt >= max) return r;
+    if (r.ok() || !IsRetryable(r.error()) || attempt >= max || run.cancelled()) return r;
     const milliseconds delay = BackoffDelay(run.options(), attempt);
     run.Log(image, what + " failed (attempt " + std::to_string(attempt) + " of " +
                        std::to_string(max) + "): " + r.error().message + "; retrying in " +
                        std::to_string(delay.count()) + " ms");
     if (!run.Backoff(delay)) {
-      run.Log(image, what + " not retried: another image failed");
+      run.Log(image, what + (run.cancelled() ? " not retried: cancelled"
+                                             : " not retried: another image failed"));
       return r;
     }
   }
@@ -124,8 +135,8 @@ Error ToDeployment(const Error& e, const std::string& image, int attempts) {
   return MakeError(kDeployDockerPullError, text);
 }
 
-// Layer status lines, at most one per layer per status change: "Downloading" comes once
-// per progress tick, hundreds per layer.
+// Layer status lines, at most one per layer per status change ("Downloading" comes once
+// per progress tick, hundreds per layer), and the byte counts behind PullStatus.
 class ProgressLog {
  public:
   ProgressLog(const Run& run, const std::string& image) : run_(run), image_(image) {}
@@ -133,15 +144,57 @@ class ProgressLog {
   void operator()(const PullProgress& p) {
     if (p.status.empty()) return;
     std::string& last = last_[p.id];
-    if (last == p.status) return;
-    last = p.status;
-    run_.Log(image_, p.id.empty() ? p.status : p.id + ": " + p.status);
+    if (last != p.status) {
+      last = p.status;
+      run_.Log(image_, p.id.empty() ? p.status : p.id + ": " + p.status);
+    }
+    if (p.id.empty() || p.status.rfind("Pulling from ", 0) == 0) return;
+    Layer& layer = layers_[p.id];
+    bool completed = false;
+    if (p.status == "Downloading") {
+      layer.current = p.current;
+      if (p.total > 0) layer.total = p.total;
+    } else if (p.status == "Download complete" || p.status == "Pull complete" ||
+               p.status == "Already exists") {
+      completed = !layer.done;
+      layer.done = true;
+      layer.current = layer.total;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (completed || now >= next_report_) {
+      next_report_ = now + milliseconds(500);
+      Report(false);
+    }
   }
 
+  void Begin() { Report(false); }
+  void Finish() { Report(true); }
+
  private:
+  struct Layer {
+    int64_t current = 0;
+    int64_t total = 0;
+    bool done = false;
+  };
+
+  void Report(bool finished) const {
+    if (!run_.options().progress) return;
+    PullStatus status;
+    status.finished = finished;
+    for (const auto& [id, layer] : layers_) {
+      ++status.layers;
+      if (layer.done) ++status.layers_done;
+      status.bytes_done += layer.current;
+      status.bytes_total += layer.total;
+    }
+    run_.options().progress(image_, status);
+  }
+
   const Run& run_;
   const std::string& image_;
   std::map<std::string, std::string> last_;
+  std::map<std::string, Layer> layers_;
+  std::chrono::steady_clock::time_point next_report_{};
 };
 
 // Credentials for pulling `ref`: private ECR asks ecr_auth; another private registry its
@@ -211,7 +264,10 @@ Result<void> EnsureOne(Run& run, const ImageReference& ref) {
     run.Log(image, "pulling" + how + " (attempt " + std::to_string(attempt) + " of " +
                        std::to_string(std::max(1, o.max_attempts)) + ")");
     ProgressLog progress(run, image);
-    return engine.Pull(uri, *auth, std::ref(progress));
+    progress.Begin();  // the daemon may say nothing for a while (a registry that hangs)
+    auto r = engine.Pull(uri, *auth, std::ref(progress), &run.cancelled());
+    progress.Finish();
+    return r;
   });
   if (pulled.ok()) {
     run.Log(image, std::string(pulled->downloaded ? "pulled" : "up to date") +
@@ -231,6 +287,10 @@ Result<void> EnsureOne(Run& run, const ImageReference& ref) {
     }
   }
   Error out = ToDeployment(e, image, attempts);
+  if (e.code == kDockerAuthFailed && *auth && ref.kind == RegistryKind::kPrivateEcr &&
+      o.ecr_auth_refused) {
+    o.ecr_auth_refused(ref);
+  }
   if (e.code == kDockerAuthFailed && !*auth) {
     // Nothing was refused: the registry wants credentials (or hides a missing repository
     // behind "denied"). Not a login error.
@@ -241,6 +301,16 @@ Result<void> EnsureOne(Run& run, const ImageReference& ref) {
 }
 
 }  // namespace
+
+std::string PullStatus::Describe() const {
+  char bytes[64] = "";
+  if (bytes_total > 0) {
+    std::snprintf(bytes, sizeof bytes, ", %.1f of %.1f MB", static_cast<double>(bytes_done) / 1e6,
+                  static_cast<double>(bytes_total) / 1e6);
+  }
+  return std::string(finished ? "pull ended" : "pulling") + ": " + std::to_string(layers_done) +
+         " of " + std::to_string(layers) + " layers" + bytes;
+}
 
 ImagePuller::ImagePuller(ImagePullerOptions options) : options_(std::move(options)) {}
 
@@ -284,10 +354,10 @@ Result<void> ImagePuller::EnsureImages(const std::vector<std::string>& uris) con
   }
   if (refs.empty()) return {};
 
-  Run run(options_);
+  Run run(options_, cancelled_);
   std::atomic<size_t> next{0};
   const auto work = [&] {
-    for (size_t i = next++; i < refs.size() && !run.failed(); i = next++) {
+    for (size_t i = next++; i < refs.size() && !run.failed() && !cancelled_; i = next++) {
       auto r = EnsureOne(run, refs[i]);
       if (!r.ok()) run.Fail(r.error());
     }
@@ -299,6 +369,7 @@ Result<void> ImagePuller::EnsureImages(const std::vector<std::string>& uris) con
   work();  // the caller's thread is one of the `parallel`
   for (auto& t : pool) t.join();
   if (auto e = run.first_error()) return *e;
+  if (cancelled_) return MakeError(kDeployDockerPullError, "image pulls cancelled: the runtime is stopping");
   return {};
 }
 
@@ -306,7 +377,7 @@ Result<void> ImagePuller::RemoveImage(const std::string& uri) const {
   auto ref = ParseImageReference(uri);
   if (!ref.ok()) return MakeError(kDeployDockerUriNotValid, ref.error().message);
   const std::string image = ref->ImageName();
-  Run run(options_);
+  Run run(options_, cancelled_);
   const Engine engine(options_.engine);
   int attempts = 0;
   auto removed = Retrying(run, image, "remove", &attempts,

@@ -18,8 +18,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -40,6 +42,17 @@ inline constexpr const char* kDeployDockerLoginError = "DOCKER_LOGIN_ERROR";  //
 inline constexpr const char* kDeployDockerUriNotValid = "DOCKER_ARTIFACT_URI_NOT_VALID";
 inline constexpr const char* kDeployGetEcrCredentialError = "GET_ECR_CREDENTIAL_ERROR";
 
+// Where one image's pull stands, for the deployment status.
+struct PullStatus {
+  int layers = 0;            // layers the daemon named so far
+  int layers_done = 0;       // downloaded, or present already
+  int64_t bytes_done = 0;    // of the layers whose size the daemon gave
+  int64_t bytes_total = 0;
+  bool finished = false;     // the pull ended (either way)
+  // "pulling: 2 of 3 layers, 45.2 of 200.0 MB"
+  std::string Describe() const;
+};
+
 struct ImagePullerOptions {
   EngineOptions engine;
   // Credentials for private non-ECR registries, keyed by the registry as written in the
@@ -50,6 +63,9 @@ struct ImagePullerOptions {
   // private ECR image fails with GET_ECR_CREDENTIAL_ERROR saying no credentials are
   // configured. Asked only when the image has to be pulled; may be called concurrently.
   std::function<Result<RegistryAuth>(const ImageReference&)> ecr_auth;
+  // The registry refused what ecr_auth gave (a token revoked or cut short): a cached token
+  // should not be handed out again.
+  std::function<void(const ImageReference&)> ecr_auth_refused;
   int max_attempts = 5;                           // per image, retryable errors only
   std::chrono::milliseconds first_backoff{1000};  // doubled each time, jittered, capped
   std::chrono::milliseconds max_backoff{30000};
@@ -59,6 +75,9 @@ struct ImagePullerOptions {
   // `image` is the canonical name (ImageReference::ImageName). Called from the pulling
   // threads, concurrently: it must be thread-safe.
   std::function<void(const std::string& image, const std::string& message)> log;
+  // Progress of each pull: at most every 500 ms per image, at each layer's completion and
+  // once at the end. Same threads and same rules as `log`.
+  std::function<void(const std::string& image, const PullStatus& status)> progress;
 };
 
 class ImagePuller {
@@ -87,8 +106,14 @@ class ImagePuller {
   // Never forced.
   Result<void> RemoveImage(const std::string& uri) const;
 
+  // Ends the pulls under way and every later one with DOCKER_PULL_ERROR ("cancelled"),
+  // within about a second: the runtime is stopping, and a deployment that was pulling is
+  // prepared again at the next start.
+  void Cancel() { cancelled_ = true; }
+
  private:
   ImagePullerOptions options_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace lichen::docker

@@ -337,6 +337,26 @@ TEST_F(PullerTest, PrivateEcrWithoutCredentialsSaysSo) {
   EXPECT_EQ(asked.load(), 1);
 }
 
+// ECR credentials the registry refuses are dropped, so the next deployment asks ECR
+// again instead of reusing a cached token. The htpasswd registry answers under an ECR
+// name through the hosts entry scripts/services.sh adds.
+TEST_F(PullerTest, RefusedEcrCredentialsAreReported) {
+  const std::string name =
+      Name("123456789012.dkr.ecr.us-west-2.amazonaws.com:5001", "ecr-refused", "1");
+  ImagePullerOptions o = Options();
+  o.max_attempts = 1;
+  o.ecr_auth = [](const ImageReference&) -> Result<RegistryAuth> {
+    return RegistryAuth{"lichen", "not-the-password", ""};
+  };
+  std::vector<std::string> refused;
+  o.ecr_auth_refused = [&](const ImageReference& ref) { refused.push_back(ref.ecr_registry_id); };
+  ImagePuller puller(o);
+  auto r = puller.EnsureImages({"docker:" + name});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, kDeployDockerLoginError) << r.error().message;
+  EXPECT_EQ(refused, std::vector<std::string>{"123456789012"});
+}
+
 TEST_F(PullerTest, UnknownTagFailsWithoutRetries) {
   const std::string repo = Name(kOpen, "unknown", "");
   ASSERT_NO_FATAL_FAILURE(Push(repo + ":1"));

@@ -233,7 +233,7 @@ void Component::Advance() {
         if (!released_for_start_) {
           busy_ = true;
           std::weak_ptr<bool> alive = alive_;
-          observer_.ReleaseExternal(*this, [this, alive] {
+          observer_.ReleaseExternal(*this, ComponentObserver::Release::kBeforeStart, [this, alive] {
             if (!alive.lock()) return;
             busy_ = false;
             released_for_start_ = true;
@@ -578,7 +578,8 @@ void Component::PollKilled() {
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  observer_.ReleaseExternal(*this, [then = std::move(then), alive] {
+  observer_.ReleaseExternal(*this, ComponentObserver::Release::kAfterProcesses,
+                            [then = std::move(then), alive] {
     if (alive.lock() && then) then();
   });
 }

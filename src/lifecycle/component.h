@@ -70,7 +70,10 @@ class ComponentObserver {
   // by itself (detached containers outlive it until the component is stopped), and
   // before each start (what a finished run left). The component waits for `done`,
   // which the observer calls exactly once, possibly before returning.
-  virtual void ReleaseExternal(Component& c, std::function<void()> done) { done(); }
+  enum class Release { kAfterProcesses, kBeforeStart };
+  virtual void ReleaseExternal(Component& c, Release when, std::function<void()> done) {
+    done();
+  }
 };
 
 class Component {

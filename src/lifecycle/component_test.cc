@@ -33,8 +33,9 @@ class Recorder : public ComponentObserver {
     lines.emplace_back(line);
   }
   void OnEvent(Component&, const std::string& message) override { events.push_back(message); }
-  void ReleaseExternal(Component& c, std::function<void()> done) override {
+  void ReleaseExternal(Component& c, Release when, std::function<void()> done) override {
     release_states.push_back(c.state());
+    release_whens.push_back(when);
     if (defer_releases > 0) {
       --defer_releases;
       deferred.push_back(std::move(done));  // the test calls it later, as a slow cleanup would
@@ -45,6 +46,7 @@ class Recorder : public ComponentObserver {
   int defer_releases = 0;
   std::vector<std::function<void()>> deferred;
   std::vector<State> release_states;  // the component's state at each ReleaseExternal
+  std::vector<Release> release_whens;
   std::vector<State> states;
   std::vector<std::string> reasons, lines, events;
 };
@@ -216,6 +218,11 @@ TEST_F(ComponentTest, ExternalResourcesAreReleasedAfterStopsAndBeforeStarts) {
   running.Stop();
   ASSERT_TRUE(Reaches(State::kFinished));
   EXPECT_EQ(rec_.release_states, (std::vector<State>{State::kInstalled, State::kStopping}));
+  // The observer is told which is which: only a start may wait for the Docker daemon.
+  using Release = ComponentObserver::Release;
+  EXPECT_EQ(rec_.release_whens,
+            (std::vector<Release>{Release::kBeforeStart, Release::kBeforeStart,
+                                  Release::kAfterProcesses}));
 }
 
 // A Reinstall that arrives while a BROKEN component's containers are still being removed

@@ -464,7 +464,20 @@ Json Deployer::Record(const std::string& id) {
 Result<Json> Deployer::Status(const std::string& id) {
   Json record = Record(id);
   if (record.is_null()) return MakeError("ResourceNotFoundError", "no deployment with id " + id);
+  if (active_ && active_->id == id && active_->phase == Phase::kPreparing &&
+      !active_->progress.empty()) {
+    std::string text;
+    for (const auto& [item, where] : active_->progress) {
+      text += (text.empty() ? "" : "; ") + item + " " + where;
+    }
+    record["progress"] = text;
+  }
   return record;
+}
+
+void Deployer::NoteProgress(const std::string& item, const std::string& text) {
+  if (!active_ || active_->phase != Phase::kPreparing) return;
+  active_->progress[item] = text;
 }
 
 std::vector<Json> Deployer::List() {

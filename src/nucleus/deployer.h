@@ -66,6 +66,10 @@ class Deployer {
   Result<std::string> Cancel(const std::string& id);
   // Stops taking deployments off the queue (the runtime is shutting down).
   void Shutdown();
+  // Where the preparing deployment's download of `item` (an artifact URI) stands; shown
+  // as the status's "progress" (a Lichen extension) until the deployment moves on. Loop
+  // thread only; ignored when no deployment is preparing.
+  void NoteProgress(const std::string& item, const std::string& text);
 
   // Test and benchmark hook: called whenever a deployment reaches a final status.
   void OnFinished(std::function<void(const std::string& id, const std::string& status)> cb) {
@@ -83,6 +87,7 @@ class Deployer {
     Json snapshot;  // the services tree before applying
     std::set<std::string> touched;
     std::optional<DeploymentFailure> failure;  // why we are rolling back
+    std::map<std::string, std::string> progress;  // artifact URI -> where its download stands
   };
 
   void Pump();

@@ -14,10 +14,12 @@
 
 namespace lichen::nucleus {
 
-// `log` is called from pulling threads (image, message); it must be thread-safe.
-// `credentials` may be null: private ECR images then fail with GET_ECR_CREDENTIAL_ERROR.
+// `log` and `progress` are called from pulling threads (image, ...); they must be
+// thread-safe. `credentials` may be null: private ECR images then fail with
+// GET_ECR_CREDENTIAL_ERROR.
 std::shared_ptr<docker::ImagePuller> MakeImagePuller(
     const RuntimeConfig& runtime, std::shared_ptr<aws::CredentialProvider> credentials,
-    std::function<void(const std::string& image, const std::string& message)> log);
+    std::function<void(const std::string& image, const std::string& message)> log,
+    std::function<void(const std::string& image, const docker::PullStatus& status)> progress = {});
 
 }  // namespace lichen::nucleus

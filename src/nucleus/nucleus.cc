@@ -190,14 +190,23 @@ int RunNucleus(const NucleusOptions& options) {
 
   store::ComponentStore store(root_trimmed);
   store.SetS3Client(MakeS3Client(runtime, credentials));
-  // Pull progress comes from the pulling threads; the log belongs to the loop.
-  store.SetImagePuller(MakeImagePuller(
-      runtime, credentials, [&io, &logs](const std::string& image, const std::string& message) {
+  // Pull progress comes from the pulling threads; the log and the deployment status
+  // belong to the loop.
+  Deployer* deployer_ref = nullptr;  // set once the Deployer exists; loop thread only
+  auto puller = MakeImagePuller(
+      runtime, credentials,
+      [&io, &logs](const std::string& image, const std::string& message) {
         boost::asio::post(io, [&logs, image, message] {
           (*logs)->Log(logs::Level::kInfo, "DockerApplicationManager", "docker-image", message,
                        {{"image", image}});
         });
-      }));
+      },
+      [&io, &deployer_ref](const std::string& image, const docker::PullStatus& status) {
+        boost::asio::post(io, [&deployer_ref, image, text = status.Describe()] {
+          if (deployer_ref != nullptr) deployer_ref->NoteProgress("docker:" + image, text);
+        });
+      });
+  store.SetImagePuller(puller);
   // Containers: each component gets its own Docker socket that labels what it creates,
   // and whatever a previous run left behind (a crash, a finished component) goes first.
   std::unique_ptr<docker::ContainerJanitor> janitor;
@@ -235,6 +244,7 @@ int RunNucleus(const NucleusOptions& options) {
   services_ref = &services;
   token_owner = &services;
   Deployer deployer(io, *state, tree, services, store, **logs, env);
+  deployer_ref = &deployer;
 
   // Declared before the server: its handlers hold references to both.
   ipc::Authorizer authorizer(runtime.thing_name);
@@ -288,6 +298,8 @@ int RunNucleus(const NucleusOptions& options) {
           (*logs)->Log(logs::Level::kInfo, "Nucleus", "shutdown", "stopping every component",
                        {{"signal", std::to_string(signal)}});
           deployer.Shutdown();
+          puller->Cancel();  // a pull under way would hold the exit for minutes
+          if (janitor) janitor->StopWaiting();
           services.StopAll([&] {
             // Detached containers of components whose Run had finished.
             if (janitor) janitor->CleanAll(runtime.stop_grace);

@@ -153,6 +153,22 @@ Result<void> ParseDockerSettings(const Json& lichen, DockerSettings& docker) {
     }
     docker.pull_attempts = static_cast<int>(*n);
   }
+  if (const Json* v = Member(*d, "pullStallSeconds")) {
+    auto n = recipe::ScalarInt(*v);
+    if (!n || *n < 0 || *n > 86400) {
+      return MakeError(
+          "lichen.docker.pullStallSeconds: expected a number of seconds from 0 (no bound) to "
+          "86400");
+    }
+    docker.pull_stall_seconds = static_cast<int>(*n);
+  }
+  if (const Json* v = Member(*d, "daemonWaitSeconds")) {
+    auto n = recipe::ScalarInt(*v);
+    if (!n || *n < 0 || *n > 3600) {
+      return MakeError("lichen.docker.daemonWaitSeconds: expected a number of seconds from 0 to 3600");
+    }
+    docker.daemon_wait = std::chrono::seconds(*n);
+  }
   if (const Json* regs = Member(*d, "registries")) {
     if (!regs->is_object()) {
       return MakeError(

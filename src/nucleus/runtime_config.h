@@ -64,6 +64,12 @@ struct DockerSettings {
   std::map<std::string, DockerRegistryLogin> registries;
   // lichen.docker.pullAttempts: tries per image for network errors.
   int pull_attempts = 5;
+  // lichen.docker.pullStallSeconds: a pull the daemon reports nothing about for this long
+  // is abandoned and retried (a registry that hangs); 0 = wait without bound.
+  int pull_stall_seconds = 60;
+  // lichen.docker.daemonWaitSeconds: how long a component's start waits for an unreachable
+  // daemon to come back, when the containers of its last run still have to be removed.
+  std::chrono::milliseconds daemon_wait{std::chrono::seconds(60)};
   // lichen.ecr.endpoint: where ECR's API is (a stand-in); empty = AWS's.
   std::string ecr_endpoint;
 };

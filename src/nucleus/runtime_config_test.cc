@@ -91,6 +91,10 @@ TEST(RuntimeConfig, ErrorsNameTheFileAndTheKey) {
       {"networkProxy: [x]", "networkProxy"},
       {"lichen: {credentials: {accessKeyId: AKID}}", "lichen.credentials"},
       {"lichen: {s3: {endpoint: 'localhost:9000'}}", "lichen.s3.endpoint"},
+      {"lichen: {docker: {pullAttempts: 0}}", "lichen.docker.pullAttempts"},
+      {"lichen: {docker: {pullStallSeconds: -1}}", "lichen.docker.pullStallSeconds"},
+      {"lichen: {docker: {daemonWaitSeconds: soon}}", "lichen.docker.daemonWaitSeconds"},
+      {"lichen: {docker: {socket: docker.sock}}", "lichen.docker.socket"},
       {"{unclosed", "bad.yaml"},
   };
   for (const auto& c : cases) {
@@ -151,6 +155,31 @@ lichen:
   EXPECT_EQ(config->aws.static_access_key_id, "AKIDEXAMPLE");
   EXPECT_EQ(config->aws.static_session_token, "tok");
   EXPECT_EQ(config->aws.tes_port, 0);
+  std::filesystem::remove(path);
+}
+
+TEST(RuntimeConfig, ReadsTheDockerSettings) {
+  auto path = WriteFile("docker.yaml", R"(
+lichen:
+  docker:
+    socket: unix:///run/other/docker.sock
+    pullAttempts: 2
+    pullStallSeconds: 7
+    daemonWaitSeconds: 0
+)");
+  auto config = LoadRuntimeConfig(path);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->docker.socket, "/run/other/docker.sock");
+  EXPECT_EQ(config->docker.pull_attempts, 2);
+  EXPECT_EQ(config->docker.pull_stall_seconds, 7);
+  EXPECT_EQ(config->docker.daemon_wait, std::chrono::milliseconds(0));
+  std::filesystem::remove(path);
+
+  path = WriteFile("docker-default.yaml", "lichen: {}\n");
+  config = LoadRuntimeConfig(path);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->docker.pull_stall_seconds, 60);
+  EXPECT_EQ(config->docker.daemon_wait, std::chrono::milliseconds(60000));
   std::filesystem::remove(path);
 }
 

@@ -600,17 +600,26 @@ void Services::OnEvent(lifecycle::Component& c, const std::string& message) {
   logs_.LogComponent(c.name(), event);
 }
 
-void Services::ReleaseExternal(lifecycle::Component& c, std::function<void()> done) {
+void Services::ReleaseExternal(lifecycle::Component& c, Release when,
+                               std::function<void()> done) {
   if (janitor_ == nullptr) {
     done();
     return;
   }
+  // A start waits for what the last run left to go: a new `docker run --name` would clash
+  // with it. When the daemon is restarting, that is a wait for the daemon, which also
+  // keeps the restart from failing (and counting towards BROKEN) while it is away. A stop
+  // never waits for Docker.
+  const std::chrono::milliseconds wait_for_daemon =
+      when == Release::kBeforeStart ? env_.runtime.docker.daemon_wait : std::chrono::milliseconds(0);
   // Removals, rollbacks and StopAll re-check their wait after the component moves on.
-  janitor_->Clean(c.name(), env_.runtime.stop_grace,
-                  [this, alive = alive_, done = std::move(done)] {
-                    done();
-                    if (*alive) Notify();
-                  });
+  janitor_->Clean(
+      c.name(), env_.runtime.stop_grace,
+      [this, alive = alive_, done = std::move(done)] {
+        done();
+        if (*alive) Notify();
+      },
+      wait_for_daemon);
 }
 
 void Services::OnProcessStarted(lifecycle::Component&, pid_t pgid) {

@@ -112,7 +112,8 @@ class Services : public lifecycle::ComponentObserver {
                 std::string_view line) override;
   void OnEvent(lifecycle::Component& c, const std::string& message) override;
   void OnProcessStarted(lifecycle::Component& c, pid_t pgid) override;
-  void ReleaseExternal(lifecycle::Component& c, std::function<void()> done) override;
+  void ReleaseExternal(lifecycle::Component& c, Release when,
+                       std::function<void()> done) override;
 
  private:
   struct Managed {

@@ -14,6 +14,7 @@ packages=(
   docker.io containerd runc docker-compose # Docker Engine 20.10 (scripts/services.sh)
   docker-registry apache2-utils curl      # local registries, htpasswd; service probes
   busybox-static                          # test images (tests/docker/make_test_image.sh)
+  iproute2                                # bridges of the tests' private dockerd
 )
 # Node.js runs the reference oracles and SDK clients; keep an existing install.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

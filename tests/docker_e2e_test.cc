@@ -8,6 +8,7 @@
 // to the local registries; nothing comes from the internet. Every name carries this
 // process's id: ctest runs test binaries in parallel on one daemon.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -646,6 +647,237 @@ TEST_F(DockerE2E, AComposeFileWithErrorsFailsTheDeploymentAndRollsBack) {
   EXPECT_EQ(CountOccurrences(n().Log("com.example.Compose"), "compose-v1-up"), 2u)
       << n().Log("com.example.Compose");
   Bash("docker network rm " + tag_ + "_default >/dev/null 2>&1; true");
+}
+
+
+// --- a registry that hangs, a daemon that restarts ------------------------------------
+
+// tests/docker/hanging_registry.py: forwards to the open registry, but holds every blob
+// download while its hold file exists.
+class HangingRegistry {
+ public:
+  explicit HangingRegistry(const std::string& dir)
+      : port_file_(dir + "/hanging.port"), hold_(dir + "/hanging.hold"), hits_(dir + "/hanging.hits") {
+    WriteFile(hold_, "");
+    proc_ = RunningCommand::Start({"/usr/bin/python3", SourceDir() + "/tests/docker/hanging_registry.py",
+                                   port_file_, kOpen, hold_, hits_});
+    if (WaitFor([&] { return ReadFile(port_file_).find('\n') != std::string::npos; }, 20000ms)) {
+      port_ = ReadFile(port_file_);
+      port_ = port_.substr(0, port_.find('\n'));
+    }
+  }
+  ~HangingRegistry() { (void)proc_.Finish(0ms); }
+  // "127.0.0.1:PORT", or empty when it did not start.
+  std::string address() const { return port_.empty() ? "" : "127.0.0.1:" + port_; }
+  // A blob download is being held.
+  bool Holding() const { return !ReadFile(hits_).empty(); }
+  void Release() { fs::remove(hold_); }
+
+ private:
+  std::string port_file_, hold_, hits_, port_;
+  RunningCommand proc_;
+};
+
+// A dockerd of the test's own (data, exec root and socket in a scratch folder, its own
+// bridge, no iptables), so that a test can stop and restart it while the shared daemon
+// serves the tests running in parallel. Not `--bridge=none`: with it dockerd deletes the
+// docker0 interface, the shared daemon's bridge, at start.
+class PrivateDockerd {
+ public:
+  PrivateDockerd() {
+    char tmpl[] = "/tmp/lichen-dockerd-XXXXXX";
+    if (::mkdtemp(tmpl) != nullptr) dir_ = tmpl;
+    socket_ = dir_ + "/docker.sock";
+    static int made = 0;
+    const int pid = static_cast<int>(::getpid());
+    bridge_ = "ldd" + std::to_string(pid) + "-" + std::to_string(++made % 10);  // <= 15 chars
+    const std::string subnet = "10.213." + std::to_string(pid % 250) + ".1/24";
+    bridge_ok_ = Bash("ip link add name " + bridge_ + " type bridge && ip addr add " + subnet +
+                      " dev " + bridge_ + " && ip link set " + bridge_ + " up")
+                     .exit_code == 0;
+  }
+  ~PrivateDockerd() {
+    Stop();
+    // A daemon that had to be killed leaves its overlay mounts behind.
+    Bash("grep -o ' " + dir_ + "/[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l; rm -rf " +
+         dir_ + "; ip link del " + bridge_ + " 2>/dev/null; true");
+  }
+  const std::string& socket() const { return socket_; }
+
+  bool Start() {
+    if (!bridge_ok_) return false;
+    // Its log goes to a file: nobody drains a pipe while it runs.
+    daemon_ = RunningCommand::Start(
+        {"/bin/bash", "-c",
+         "exec dockerd --data-root " + dir_ + "/data --exec-root " + dir_ +
+             "/exec --pidfile " + dir_ + "/dockerd.pid -H unix://" + socket_ +
+             " --bridge " + bridge_ + " --iptables=false --ip6tables=false --shutdown-timeout 2 >>" + dir_ +
+             "/dockerd.log 2>&1"});
+    return WaitFor([&] { return Ping(); }, 60000ms, 50ms);
+  }
+  // SIGTERM, as a service manager restarting it does; bounded.
+  void Stop() {
+    if (daemon_.pid() <= 0) return;
+    ::kill(daemon_.pid(), SIGTERM);
+    (void)daemon_.Finish(30000ms);
+  }
+  bool Ping() const {
+    return RunCommand({"/usr/bin/curl", "-s", "-m", "2", "--unix-socket", socket_, "http://d/_ping"},
+                      5000ms)
+               .out == "OK";
+  }
+  CommandResult Cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"-H", "unix://" + socket_});
+    return Docker(args);
+  }
+  std::string Log() const { return ReadFile(dir_ + "/dockerd.log"); }
+
+ private:
+  std::string dir_, socket_, bridge_;
+  bool bridge_ok_ = false;
+  RunningCommand daemon_;
+};
+
+// A registry that accepts the connection and then sends nothing: dockerd would wait for
+// ever. The pull is abandoned after lichen.docker.pullStallSeconds, retried, and the
+// deployment fails naming the stall; the version running before keeps running. While the
+// pull hangs, the deployment's status says where it stands. (A daemon of its own: the
+// shared one has the test image's layers already, and would not ask for them.)
+TEST_F(DockerE2E, ARegistryThatHangsFailsThePullAndTheRunningVersionStays) {
+  PrivateDockerd daemon;
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  HangingRegistry registry(n().dir());
+  ASSERT_FALSE(registry.address().empty()) << "the hanging registry did not start";
+  const std::string image = Push(kOpen, "hang");
+  const std::string held = registry.address() + image.substr(kOpen.size());
+  Start("        docker:\n          socket: " + daemon.socket() +
+        "\n          pullAttempts: 2\n          pullStallSeconds: 3\n");
+  WriteRecipe("com.example.Hang", "1.0.0", R"(Manifests:
+  - Lifecycle:
+      Run: "echo v1-up; exec sleep 600"
+)");
+  WriteRecipe("com.example.Hang", "2.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + held + R"( true
+    Artifacts:
+      - URI: docker:)" + held + "\n");
+  auto d1 = Deploy({"com.example.Hang=1.0.0"});
+  ASSERT_TRUE(Succeeded(d1)) << d1.Describe() << "\n" << n().Log();
+
+  auto submitted = n().Cli({"deployment", "create", "-r", recipes_, "-m", "com.example.Hang=2.0.0",
+                            "--runWith", "com.example.Hang:posixUser=root"});
+  const std::string marker = "Deployment Id: ";
+  const auto at = submitted.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << submitted.Describe();
+  std::string id = submitted.out.substr(at + marker.size());
+  id = id.substr(0, id.find('\n'));
+  ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
+  std::string progress;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        progress = n().DeploymentStatus(id).value("progress", "");
+        return progress.find("docker:" + held + " pulling") != std::string::npos;
+      },
+      10000ms))
+      << "progress: " << progress << "\n" << n().Log();
+  auto status = n().Cli({"deployment", "status", "-i", id});
+  EXPECT_NE(status.out.find("Progress: docker:" + held), std::string::npos) << status.Describe();
+
+  auto row = n().WaitDeployment(id, 60000ms);
+  ASSERT_TRUE(row.has_value()) << n().Log();
+  EXPECT_EQ(row->status, "FAILED");
+  const std::string described = n().Cli({"deployment", "status", "-i", id}).out;
+  EXPECT_NE(described.find("DOCKER_PULL_ERROR"), std::string::npos) << described;
+  EXPECT_NE(described.find("reported nothing for 3 s"), std::string::npos) << described;
+  EXPECT_TRUE(n().WaitLog("", "attempt 2 of 2")) << n().Log();
+  auto c = n().Component("com.example.Hang");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->version, "1.0.0");
+  EXPECT_EQ(c->state, "RUNNING");
+  registry.Release();
+  (void)n().Stop();  // before its daemon goes
+}
+
+// The daemon restarts while it pulls for a deployment: the broken transfer is retried
+// once the daemon is back, and the deployment succeeds.
+TEST_F(DockerE2E, ADaemonRestartedInTheMiddleOfAPullIsRetried) {
+  PrivateDockerd daemon;
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  HangingRegistry registry(n().dir());
+  ASSERT_FALSE(registry.address().empty()) << "the hanging registry did not start";
+  const std::string image = Push(kOpen, "midpull");
+  const std::string held = registry.address() + image.substr(kOpen.size());
+  Start("        docker:\n          socket: " + daemon.socket() + "\n");
+  WriteRecipe("com.example.MidPull", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + held + R"( echo pulled-after-restart
+    Artifacts:
+      - URI: docker:)" + held + "\n");
+  auto submitted = n().Cli({"deployment", "create", "-r", recipes_, "-m", "com.example.MidPull=1.0.0",
+                            "--runWith", "com.example.MidPull:posixUser=root"});
+  const std::string marker = "Deployment Id: ";
+  const auto at = submitted.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << submitted.Describe();
+  std::string id = submitted.out.substr(at + marker.size());
+  id = id.substr(0, id.find('\n'));
+  ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
+
+  daemon.Stop();
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  registry.Release();
+  auto row = n().WaitDeployment(id, 90000ms);
+  ASSERT_TRUE(row.has_value()) << n().Log();
+  EXPECT_EQ(row->status, "SUCCEEDED") << n().Log();
+  EXPECT_TRUE(n().WaitLog("", "retrying in")) << n().Log();
+  EXPECT_TRUE(n().WaitLog("com.example.MidPull", "pulled-after-restart", 30000ms))
+      << n().Log("com.example.MidPull") << n().Log();
+  (void)n().Stop();  // before its daemon goes
+}
+
+// The daemon restarts under a running container component: its `docker run` fails, and
+// the restart waits for the daemon (instead of failing three times and going BROKEN),
+// removes what the last run left (the --rm container may survive a daemon shutdown and
+// its name would clash), and the component runs again.
+TEST_F(DockerE2E, ADaemonRestartedUnderARunningContainerBringsTheComponentBack) {
+  PrivateDockerd daemon;
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  const std::string image = Push(kOpen, "underrun");
+  const std::string container = Name("underrun");
+  Start("        docker:\n          socket: " + daemon.socket() + "\n");
+  WriteRecipe("com.example.UnderRun", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm --stop-timeout 1 --name )" + container + " " + image +
+                  R"( sh -c 'echo container-up; exec sleep 600'
+    Artifacts:
+      - URI: docker:)" + image + "\n");
+  auto d = Deploy({"com.example.UnderRun=1.0.0"});
+  ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
+  ASSERT_TRUE(n().WaitLog("com.example.UnderRun", "container-up", 30000ms))
+      << n().Log("com.example.UnderRun");
+
+  daemon.Stop();
+  // The component's Run failed; its next start waits for the daemon.
+  ASSERT_TRUE(n().WaitLog("", "the start waits up to", 30000ms)) << n().Log();
+  auto waiting = n().Component("com.example.UnderRun");
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_NE(waiting->state, "BROKEN") << n().Log();
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  EXPECT_TRUE(WaitFor(
+      [&] { return CountOccurrences(n().Log("com.example.UnderRun"), "container-up") >= 2; },
+      60000ms))
+      << n().Log("com.example.UnderRun") << n().Log();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto c = n().Component("com.example.UnderRun");
+        return c && c->state == "RUNNING";
+      },
+      30000ms))
+      << n().Log();
+  auto running = daemon.Cli({"ps", "-q", "--filter", "label=lichen.component=com.example.UnderRun"});
+  EXPECT_EQ(running.exit_code, 0) << running.Describe();
+  EXPECT_FALSE(running.out.empty()) << "no container of the component runs\n" << n().Log();
+  EXPECT_EQ(running.out.find('\n'), std::string::npos) << "more than one: " << running.out;
+  (void)n().Stop();  // before its daemon goes
 }
 
 }  // namespace

@@ -136,6 +136,20 @@ class DockerE2E : public ::testing::Test {
     return n().Cli(args, 100000ms);
   }
 
+  // Submits one root (as root) without waiting; its deployment id, or empty (reported).
+  std::string Submit(const std::string& root) {
+    auto r = n().Cli({"deployment", "create", "-r", recipes_, "-m", root, "--runWith",
+                      root.substr(0, root.find('=')) + ":posixUser=root"});
+    const std::string marker = "Deployment Id: ";
+    const auto at = r.out.find(marker);
+    if (at == std::string::npos) {
+      ADD_FAILURE() << "no deployment id: " << r.Describe();
+      return "";
+    }
+    const std::string rest = r.out.substr(at + marker.size());
+    return rest.substr(0, rest.find('\n'));
+  }
+
   static bool Succeeded(const CommandResult& r) {
     auto rows = ParseDeployments(r.out);
     return r.exit_code == 0 && !rows.empty() && rows.back().status == "SUCCEEDED";
@@ -764,13 +778,8 @@ TEST_F(DockerE2E, ARegistryThatHangsFailsThePullAndTheRunningVersionStays) {
   auto d1 = Deploy({"com.example.Hang=1.0.0"});
   ASSERT_TRUE(Succeeded(d1)) << d1.Describe() << "\n" << n().Log();
 
-  auto submitted = n().Cli({"deployment", "create", "-r", recipes_, "-m", "com.example.Hang=2.0.0",
-                            "--runWith", "com.example.Hang:posixUser=root"});
-  const std::string marker = "Deployment Id: ";
-  const auto at = submitted.out.find(marker);
-  ASSERT_NE(at, std::string::npos) << submitted.Describe();
-  std::string id = submitted.out.substr(at + marker.size());
-  id = id.substr(0, id.find('\n'));
+  const std::string id = Submit("com.example.Hang=2.0.0");
+  ASSERT_FALSE(id.empty());
   ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
   std::string progress;
   EXPECT_TRUE(WaitFor(
@@ -813,13 +822,8 @@ TEST_F(DockerE2E, ADaemonRestartedInTheMiddleOfAPullIsRetried) {
       Run: docker run --rm )" + held + R"( echo pulled-after-restart
     Artifacts:
       - URI: docker:)" + held + "\n");
-  auto submitted = n().Cli({"deployment", "create", "-r", recipes_, "-m", "com.example.MidPull=1.0.0",
-                            "--runWith", "com.example.MidPull:posixUser=root"});
-  const std::string marker = "Deployment Id: ";
-  const auto at = submitted.out.find(marker);
-  ASSERT_NE(at, std::string::npos) << submitted.Describe();
-  std::string id = submitted.out.substr(at + marker.size());
-  id = id.substr(0, id.find('\n'));
+  const std::string id = Submit("com.example.MidPull=1.0.0");
+  ASSERT_FALSE(id.empty());
   ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
 
   daemon.Stop();

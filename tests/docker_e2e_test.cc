@@ -838,6 +838,42 @@ TEST_F(DockerE2E, ADaemonRestartedInTheMiddleOfAPullIsRetried) {
   (void)n().Stop();  // before its daemon goes
 }
 
+// The nucleus is stopped while a pull hangs: the pull is cancelled, so the stop is quick
+// (not held by the pull's stall bound and retries), and the deployment, prepared again at
+// the next start, succeeds once the registry answers.
+TEST_F(DockerE2E, StoppingTheNucleusCancelsAPullAndTheDeploymentResumesAtTheNextStart) {
+  PrivateDockerd daemon;
+  ASSERT_TRUE(daemon.Start()) << daemon.Log();
+  HangingRegistry registry(n().dir());
+  ASSERT_FALSE(registry.address().empty()) << "the hanging registry did not start";
+  const std::string image = Push(kOpen, "cancelled");
+  const std::string held = registry.address() + image.substr(kOpen.size());
+  // Without the cancel, a stop would wait 5 attempts of 60 s.
+  Start("        docker:\n          socket: " + daemon.socket() + "\n");
+  WriteRecipe("com.example.Cancelled", "1.0.0", kManager + R"(Manifests:
+  - Lifecycle:
+      Run: docker run --rm )" + held + R"( echo ran-after-resume
+    Artifacts:
+      - URI: docker:)" + held + "\n");
+  const std::string id = Submit("com.example.Cancelled=1.0.0");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
+
+  auto code = n().Stop(20000ms);
+  ASSERT_TRUE(code.has_value()) << "the nucleus did not stop within 20 s\n" << n().Log();
+  EXPECT_EQ(*code, 0) << n().Log();
+  EXPECT_TRUE(n().WaitLog("", "cancelled")) << n().Log();
+
+  registry.Release();
+  ASSERT_TRUE(n().Start());
+  auto row = n().WaitDeployment(id, 90000ms);
+  ASSERT_TRUE(row.has_value()) << n().Log();
+  EXPECT_EQ(row->status, "SUCCEEDED") << n().Log();
+  EXPECT_TRUE(n().WaitLog("com.example.Cancelled", "ran-after-resume", 30000ms))
+      << n().Log("com.example.Cancelled");
+  (void)n().Stop();  // before its daemon goes
+}
+
 // The daemon restarts under a running container component: its `docker run` fails, and
 // the restart waits for the daemon (instead of failing three times and going BROKEN),
 // removes what the last run left (the --rm container may survive a daemon shutdown and

@@ -526,6 +526,14 @@ TEST_F(DockerE2E, ComposeFromS3RunsItsServicesAndTheyGoWithTheComponent) {
       },
       30000ms))
       << n().Log();
+  // And the project's network, as `docker-compose down` would.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Docker({"network", "ls", "-q", "--filter", "name=" + tag_ + "_default"})
+            .out.empty();
+      },
+      30000ms))
+      << n().Log();
   Bash("docker network rm " + tag_ + "_default >/dev/null 2>&1; true");
 }
 

@@ -313,6 +313,22 @@ int ContainerJanitor::RemoveLabelled(const std::map<std::string, std::string>& l
     removed += ok ? 1 : 0;
     all = all && ok;
   }
+  // Then the networks (docker-compose's), as `docker-compose down` removes them; volumes
+  // hold data and stay, as they do after `down` without -v.
+  auto networks = engine.ListNetworks(labels);
+  if (!networks.ok()) {
+    log(who, "cannot list its networks: " + networks.error().message);
+    return -1;
+  }
+  for (const auto& [id, name] : *networks) {
+    auto gone = engine.RemoveNetwork(id);
+    if (!gone.ok()) {
+      log(who, "cannot remove network " + name + ": " + gone.error().message);
+      all = false;
+      continue;
+    }
+    log(who, "removed network " + name);
+  }
   return all ? removed : -1;
 }
 

@@ -156,6 +156,26 @@ TEST_F(JanitorTest, ContainersMadeThroughTheSocketCarryTheLabelsAndGoOnClean) {
   EXPECT_TRUE(logged);
 }
 
+// A network made through the socket (docker-compose's project network) is labelled and
+// goes with the component's containers; one made on the daemon's own socket stays.
+TEST_F(JanitorTest, NetworksMadeThroughTheSocketGoOnClean) {
+  Make(dir_.string());
+  const std::string host = Open("com.example.Net");
+  const std::string mine = prefix_ + "net-mine";
+  const std::string other = prefix_ + "net-other";
+  ASSERT_EQ(Sh("DOCKER_HOST=" + host + " docker network create " + mine).code, 0);
+  ASSERT_EQ(Sh("docker network create " + other).code, 0);
+  auto labelled = Engine().ListNetworks({{std::string(kComponentLabel), "com.example.Net"}});
+  ASSERT_TRUE(labelled.ok()) << labelled.error().message;
+  ASSERT_EQ(labelled->size(), 1u);
+  EXPECT_EQ(labelled->begin()->second, mine);
+
+  ASSERT_TRUE(Clean("com.example.Net"));
+  EXPECT_NE(Sh("docker network inspect " + mine).code, 0) << "the component's network stayed";
+  EXPECT_EQ(Sh("docker network inspect " + other).code, 0);
+  (void)Sh("docker network rm " + other);
+}
+
 TEST_F(JanitorTest, OnlyTheCleanedComponentsContainersGo) {
   Make(dir_.string());
   const std::string a = Run(Open("A"), "a");

@@ -585,6 +585,32 @@ Result<void> Engine::RemoveContainer(const std::string& id, bool force) const {
   return Classify(static_cast<int>(r->status), MessageOf(r->body), "remove container " + id, true);
 }
 
+Result<std::map<std::string, std::string>> Engine::ListNetworks(
+    const std::map<std::string, std::string>& labels) const {
+  Json values = Json::array();
+  for (const auto& [k, v] : labels) values.push_back(v.empty() ? k : k + "=" + v);
+  std::string path = "/networks";
+  if (!labels.empty()) path += "?filters=" + Escape(Json{{"label", values}}.dump(), false);
+  auto r = Send(options_, Simple("GET", path, options_.timeout));
+  if (!r.ok()) return r.error();
+  if (r->status != 200) {
+    return Classify(static_cast<int>(r->status), MessageOf(r->body), "list networks");
+  }
+  auto j = ParseJson(*r, "list networks");
+  if (!j.ok()) return j.error();
+  std::map<std::string, std::string> out;
+  if (!j->is_array()) return out;
+  for (const auto& n : *j) out[Str(n, "Id")] = Str(n, "Name");
+  return out;
+}
+
+Result<void> Engine::RemoveNetwork(const std::string& id) const {
+  auto r = Send(options_, Simple("DELETE", "/networks/" + Escape(id, true), options_.timeout));
+  if (!r.ok()) return r.error();
+  if (r->status == 204 || r->status == 200 || r->status == 404) return {};
+  return Classify(static_cast<int>(r->status), MessageOf(r->body), "remove network " + id);
+}
+
 Result<ContainerDetails> Engine::InspectContainer(const std::string& id) const {
   auto r =
       Send(options_, Simple("GET", "/containers/" + Escape(id, true) + "/json", options_.timeout));

@@ -159,6 +159,12 @@ class Engine {
   Result<void> StopContainer(const std::string& id,
                              std::chrono::seconds grace = std::chrono::seconds(10)) const;
   Result<void> RemoveContainer(const std::string& id, bool force = false) const;
+  // Networks carrying every `labels` entry (as ListContainers): id -> name.
+  Result<std::map<std::string, std::string>> ListNetworks(
+      const std::map<std::string, std::string>& labels) const;
+  // DELETE /networks/<id>; a network already gone is success. DOCKER_CONFLICT while a
+  // container is still connected to it.
+  Result<void> RemoveNetwork(const std::string& id) const;
   // GET /containers/<id>/json.
   Result<ContainerDetails> InspectContainer(const std::string& id) const;
   // Follows the container's output from its start, line by line (a partial last line is

@@ -79,6 +79,11 @@ bool IsContainerCreate(std::string_view method, std::string_view target) {
   return method == "POST" && ApiPath(target) == "/containers/create";
 }
 
+bool IsLabelledCreate(std::string_view method, std::string_view target) {
+  return IsContainerCreate(method, target) ||
+         (method == "POST" && ApiPath(target) == "/networks/create");
+}
+
 namespace {
 
 // "POST [/vX.Y]/containers/<id><suffix>[?query]" -> "<id>".
@@ -109,16 +114,16 @@ std::optional<std::string> AttachedContainer(std::string_view method, std::strin
 Result<std::string> AddLabelsToCreateBody(std::string_view body,
                                           const std::map<std::string, std::string>& labels) {
   if (JsonNestsDeeperThan(body, kMaxCreateBodyDepth)) {  // see common/json_depth.h
-    return MakeError("the container-create body nests deeper than " +
+    return MakeError("the create body nests deeper than " +
                      std::to_string(kMaxCreateBodyDepth) + " levels");
   }
   Json doc = body.empty() ? Json::object() : Json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return MakeError("the container-create body is not a JSON object");
+    return MakeError("the create body is not a JSON object");
   }
   Json& current = doc["Labels"];
   if (current.is_null()) current = Json::object();
-  if (!current.is_object()) return MakeError("the container-create body's Labels is not an object");
+  if (!current.is_object()) return MakeError("the create body's Labels is not an object");
   for (const auto& [k, v] : labels) current[k] = v;
   return doc.dump();
 }
@@ -202,7 +207,7 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
           const uint64_t data_left = remaining_ > 2 ? remaining_ - 2 : 0;
           create_body_.append(in_, 0, static_cast<size_t>(std::min<uint64_t>(take, data_left)));
           if (create_body_.size() > max_create_body_) {
-            error = "container-create body too large";
+            error = "create body too large";
             return;
           }
         } else {
@@ -300,7 +305,7 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
   }
   after_body_ = upgrade ? Phase::kRaw : Phase::kHead;
 
-  if (IsContainerCreate(method, target)) {
+  if (IsLabelledCreate(method, target)) {
     create_head_ = std::move(kept);
     create_body_.clear();
     if (chunked) {
@@ -310,7 +315,7 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
     } else {
       remaining_ = length.value_or(0);
       if (remaining_ > max_create_body_) {
-        error = "container-create body too large";
+        error = "create body too large";
         return false;
       }
       phase_ = Phase::kCreateBody;

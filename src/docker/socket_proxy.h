@@ -56,13 +56,16 @@ struct SocketProxyOptions {
   std::function<void(const std::string& id)> on_container_attached;
 };
 
-// Rewrites a container-create JSON body to carry `labels` (other labels are kept; ours
-// win). Exposed for tests and fuzzing; errors name what was wrong.
+// Rewrites a container- or network-create JSON body to carry `labels` (other labels are
+// kept; ours win). Exposed for tests and fuzzing; errors name what was wrong.
 Result<std::string> AddLabelsToCreateBody(std::string_view body,
                                           const std::map<std::string, std::string>& labels);
 
 // "POST /v1.41/containers/create?name=x" -> true. `target` is the request target.
 bool IsContainerCreate(std::string_view method, std::string_view target);
+// Requests whose body gets the labels: container creates, and network creates (the
+// networks of docker-compose, which `docker-compose down` would remove too).
+bool IsLabelledCreate(std::string_view method, std::string_view target);
 // "POST /v1.41/containers/<id>/start" -> "<id>".
 std::optional<std::string> StartedContainer(std::string_view method, std::string_view target);
 // "POST /v1.41/containers/<id>/attach?stream=1" -> "<id>".

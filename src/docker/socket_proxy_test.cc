@@ -60,6 +60,10 @@ TEST(RequestMatchTest, RecognisesCreateAndStartWithOrWithoutAVersion) {
   EXPECT_FALSE(IsContainerCreate("GET", "/v1.41/containers/create"));
   EXPECT_FALSE(IsContainerCreate("POST", "/v1.41/containers/createx"));
   EXPECT_FALSE(IsContainerCreate("POST", "/v1.41/images/create?fromImage=x"));
+  EXPECT_TRUE(IsLabelledCreate("POST", "/v1.41/containers/create?name=web"));
+  EXPECT_TRUE(IsLabelledCreate("POST", "/v1.41/networks/create"));
+  EXPECT_FALSE(IsLabelledCreate("POST", "/v1.41/networks/abc/connect"));
+  EXPECT_FALSE(IsLabelledCreate("POST", "/v1.41/volumes/create"));
   EXPECT_EQ(StartedContainer("POST", "/v1.41/containers/abc123/start"), "abc123");
   EXPECT_EQ(StartedContainer("POST", "/containers/web/start?detachKeys=x"), "web");
   EXPECT_EQ(StartedContainer("POST", "/v1.41/containers/abc/stop"), std::nullopt);

@@ -96,6 +96,7 @@ Result<void> EncodeHeader(std::string& out, const Header& header) {
 // Parses a whole headers block (already inside a CRC-checked message).
 Result<std::vector<Header>> DecodeHeaders(const char* p, std::size_t n) {
   std::vector<Header> headers;
+  headers.reserve(8);  // RPC frames have 3 to 6: one allocation instead of three or four
   std::size_t i = 0;
   auto truncated = [](std::string_view what) {
     return MakeError("event-stream: header " + std::string(what) +

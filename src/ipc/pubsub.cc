@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ipc/authorization.h"
+#include "ipc/canonical_json.h"
 #include "ipc/limits.h"
 #include "ipc/server.h"
 
@@ -175,12 +176,25 @@ PubSubMessage PubSubMessage::FromBytes(std::string_view bytes) {
 
 PubSub::SubscriptionId PubSub::Subscribe(std::string component, std::string filter,
                                          std::optional<ReceiveMode> mode, Deliver deliver) {
+  auto sub = Add(std::move(component), std::move(filter), mode);
+  sub->deliver = std::move(deliver);
+  return sub->info.id;
+}
+
+PubSub::SubscriptionId PubSub::Subscribe(std::string component, std::string filter,
+                                         std::optional<ReceiveMode> mode, DeliverText deliver) {
+  auto sub = Add(std::move(component), std::move(filter), mode);
+  sub->deliver_text = std::move(deliver);
+  return sub->info.id;
+}
+
+std::shared_ptr<PubSub::Subscription> PubSub::Add(std::string component, std::string filter,
+                                                  std::optional<ReceiveMode> mode) {
   auto sub = std::make_shared<Subscription>();
   const SubscriptionId id = next_id_++;
   sub->info.id = id;
   sub->info.mode = mode.value_or(DefaultReceiveMode(filter));
   sub->info.component = std::move(component);
-  sub->deliver = std::move(deliver);
   sub->wildcard = IsWildcardFilter(filter);
   if (sub->wildcard) {
     for (auto level : SplitLevels(filter)) sub->levels.emplace_back(level);
@@ -189,8 +203,8 @@ PubSub::SubscriptionId PubSub::Subscribe(std::string component, std::string filt
     exact_[filter].push_back(id);
   }
   sub->info.filter = std::move(filter);
-  by_id_[id] = std::move(sub);
-  return id;
+  by_id_[id] = sub;
+  return sub;
 }
 
 void PubSub::Unsubscribe(SubscriptionId id) {
@@ -212,15 +226,31 @@ Result<PubSub::Outcome> PubSub::Publish(const std::string& source_component, std
                                         const PubSubMessage& message) {
   if (auto valid = ValidatePublishTopic(topic); !valid) return valid.error();
 
-  Json body = Json::object();
-  if (message.message) body["message"] = *message.message;
-  body["context"] = Json{{"topic", topic}};
-  Json event = Json::object();
-  event[message.kind == PubSubMessage::Kind::kJson ? "jsonMessage" : "binaryMessage"] =
-      std::move(body);
+  const char* kind = message.kind == PubSubMessage::Kind::kJson ? "jsonMessage" : "binaryMessage";
+  // The event's text is written directly: the bytes Dump() gives for {kind: {"message":
+  // message, "context": {"topic": topic}}}.
+  std::string message_dump;
+  if (message.message_text.empty() && message.message) message_dump = Dump(*message.message);
+  const std::string_view message_text =
+      message.message_text.empty() ? std::string_view(message_dump) : message.message_text;
+  const bool has_message = !message.message_text.empty() || message.message.has_value();
+  const bool plain_topic = std::all_of(topic.begin(), topic.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  const std::string topic_dump = plain_topic ? std::string() : Dump(Json(std::string(topic)));
+  std::string text;
+  text.reserve(48 + message_text.size() + topic.size());
+  text.append("{\"").append(kind).append("\":{");
+  if (has_message) text.append("\"message\":").append(message_text).append(",");
+  text.append("\"context\":{\"topic\":");
+  if (plain_topic) {
+    text.append("\"").append(topic).append("\"");
+  } else {
+    text.append(topic_dump);
+  }
+  text.append("}}}");
   // Checked here, where the publisher can be told: a frame over the limit could not be
   // encoded, and the server would lose it without counting it.
-  const std::string text = Dump(event);
   if (const size_t size = text.size(); size + kEventFrameOverhead > kMaxMessageSize) {
     return MakeError("the message is too large: its event would be " + std::to_string(size) +
                      " bytes, over the " + std::to_string(kMaxMessageSize - kEventFrameOverhead) +
@@ -229,7 +259,7 @@ Result<PubSub::Outcome> PubSub::Publish(const std::string& source_component, std
 
   // Collected first (holding each subscription) so Deliver may subscribe or unsubscribe.
   std::vector<std::shared_ptr<Subscription>> targets;
-  if (auto e = exact_.find(std::string(topic)); e != exact_.end()) {
+  if (auto e = exact_.find(topic); e != exact_.end()) {
     for (auto id : e->second) targets.push_back(by_id_.at(id));
   }
   if (!wildcard_.empty()) {
@@ -244,13 +274,28 @@ Result<PubSub::Outcome> PubSub::Publish(const std::string& source_component, std
   ++published_;
   Outcome outcome;
   std::vector<SubscriptionId> gone;
+  // Built for the subscribers that take a Json only, once.
+  std::optional<Json> event;
+  auto make_event = [&] {
+    Json body = Json::object();
+    if (!message.message_text.empty()) {
+      body["message"] = Json::parse(message.message_text);
+    } else if (message.message) {
+      body["message"] = *message.message;
+    }
+    body["context"] = Json{{"topic", topic}};
+    Json out = Json::object();
+    out[kind] = std::move(body);
+    return out;
+  };
   for (const auto& sub : targets) {
     if (!sub->active) continue;
     if (sub->info.mode == ReceiveMode::kMessagesFromOthers &&
         sub->info.component == source_component) {
       continue;
     }
-    switch (sub->deliver(event, text)) {
+    if (!sub->deliver_text && !event) event = make_event();
+    switch (sub->deliver_text ? sub->deliver_text(text) : sub->deliver(*event, text)) {
       case Delivery::kDelivered:
         ++sub->info.delivered;
         ++delivered_;
@@ -289,8 +334,57 @@ std::vector<SubscriptionInfo> PubSub::subscriptions() const {
 
 // --- IPC ---
 
+namespace {
+
+// PublishToTopic for a request in canonical form (what the SDK clients send), read from its
+// text: no Json is built and the message goes into the event as it is. Same checks, order
+// and outcome as the general path; false, having done nothing, for anything that path
+// answers with an error or that needs decoding (escapes), so the general path answers it.
+bool PublishFromText(Call& call, PubSub& pubsub, const Authorizer& authorizer) {
+  if (!call.request_is_canonical()) return false;
+  const std::string_view request = call.request_text();
+  auto present = [](const std::optional<std::string_view>& value) {
+    return value && *value != "null";  // null members count as absent (Member)
+  };
+  auto plain_string = [](std::string_view value) {
+    return value.size() >= 2 && value.front() == '"' && value.find('\\') == std::string_view::npos;
+  };
+  const auto topic = CanonicalMember(request, "topic");
+  if (!present(topic) || !plain_string(*topic) || topic->size() == 2) return false;
+  const std::string_view name = topic->substr(1, topic->size() - 2);
+  if (!authorizer.Allowed(call.component(), kPubSubService, kPublishToTopic, name)) return false;
+  const auto publish = CanonicalMember(request, "publishMessage");
+  if (!present(publish) || publish->front() != '{') return false;
+  const auto json = CanonicalMember(*publish, "jsonMessage");
+  const auto binary = CanonicalMember(*publish, "binaryMessage");
+  if (present(json) == present(binary)) return false;
+  PubSubMessage message;
+  if (present(json)) {
+    if (json->front() != '{') return false;
+    message.kind = PubSubMessage::Kind::kJson;
+    if (const auto m = CanonicalMember(*json, "message"); present(m)) message.message_text = *m;
+  } else {
+    if (binary->front() != '{') return false;
+    message.kind = PubSubMessage::Kind::kBinary;
+    if (const auto m = CanonicalMember(*binary, "message"); present(m)) {
+      if (!plain_string(*m) || !IsBase64(m->substr(1, m->size() - 2))) return false;
+      message.message_text = *m;
+    }
+  }
+  auto outcome = pubsub.Publish(call.component(), name, message);
+  if (!outcome) {
+    call.Error("ServiceError", outcome.error().message);
+  } else {
+    call.Respond(Json::object());
+  }
+  return true;
+}
+
+}  // namespace
+
 void RegisterPubSub(IpcServer& server, PubSub& pubsub, const Authorizer& authorizer) {
   server.Register(std::string(kPublishToTopic), [&pubsub, &authorizer](std::shared_ptr<Call> call) {
+    if (PublishFromText(*call, pubsub, authorizer)) return;
     const Json* topic = Member(call->request(), "topic");
     if (!topic || !topic->is_string() || topic->get_ref<const std::string&>().empty()) {
       return call->Error("ServiceError", "topic is required");
@@ -343,14 +437,13 @@ void RegisterPubSub(IpcServer& server, PubSub& pubsub, const Authorizer& authori
         // would leak.
         if (!call->open()) return;
         std::weak_ptr<Call> weak = call;  // the connection owns the call while it is open
-        const auto id = pubsub.Subscribe(call->component(), filter, mode,
-                                         [weak](const Json&, const std::string& text) {
-                                           auto c = weak.lock();
-                                           if (!c) return Delivery::kGone;
-                                           if (c->EventText(kSubscriptionResponseMessage, text))
-                                             return Delivery::kDelivered;
-                                           return c->open() ? Delivery::kDropped : Delivery::kGone;
-                                         });
+        const auto id =
+            pubsub.Subscribe(call->component(), filter, mode, [weak](const std::string& text) {
+              auto c = weak.lock();
+              if (!c) return Delivery::kGone;
+              if (c->EventText(kSubscriptionResponseMessage, text)) return Delivery::kDelivered;
+              return c->open() ? Delivery::kDropped : Delivery::kGone;
+            });
         call->OnClose([&pubsub, alive = pubsub.lifetime(), id] {
           if (!alive.expired()) pubsub.Unsubscribe(id);
         });

@@ -75,6 +75,9 @@ struct PubSubMessage {
   // kJson: the message (any JSON value); kBinary: the bytes in padded base64. nullopt when
   // the publisher sent no "message" (the event then has none either, as in the nucleus).
   std::optional<Json> message;
+  // Instead of `message`: its JSON text when it is canonical (canonical_json.h), so it is
+  // copied into the event as it is. Must outlive the Publish call.
+  std::string_view message_text = {};
 
   static PubSubMessage FromJson(Json value);
   static PubSubMessage FromBytes(std::string_view bytes);
@@ -113,6 +116,8 @@ class PubSub {
   // Gets the event payload ({jsonMessage|binaryMessage: {message, context: {topic}}}),
   // also as JSON text, serialised once for all subscribers. Must not block.
   using Deliver = std::function<Delivery(const Json& event, const std::string& text)>;
+  // The same with the text only: no Json event is built when no subscriber asks for one.
+  using DeliverText = std::function<Delivery(const std::string& text)>;
 
   PubSub() = default;
   PubSub(const PubSub&) = delete;
@@ -121,6 +126,8 @@ class PubSub {
   // `filter` must pass ValidateSubscribeFilter; `mode` nullopt = DefaultReceiveMode.
   SubscriptionId Subscribe(std::string component, std::string filter,
                            std::optional<ReceiveMode> mode, Deliver deliver);
+  SubscriptionId Subscribe(std::string component, std::string filter,
+                           std::optional<ReceiveMode> mode, DeliverText deliver);
   // Unknown or already removed ids are ignored.
   void Unsubscribe(SubscriptionId id);
 
@@ -146,14 +153,22 @@ class PubSub {
   struct Subscription {
     SubscriptionInfo info;
     Deliver deliver;
+    DeliverText deliver_text;  // instead of deliver
     bool wildcard = false;
     std::vector<std::string> levels;  // wildcard filters only
     bool active = true;
   };
 
   std::map<SubscriptionId, std::shared_ptr<Subscription>> by_id_;
+  struct TopicHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view topic) const { return std::hash<std::string_view>{}(topic); }
+  };
+  std::shared_ptr<Subscription> Add(std::string component, std::string filter,
+                                    std::optional<ReceiveMode> mode);
+
   // Plain filters by their exact topic (ids ascending); wildcard filters by id.
-  std::unordered_map<std::string, std::vector<SubscriptionId>> exact_;
+  std::unordered_map<std::string, std::vector<SubscriptionId>, TopicHash, std::equal_to<>> exact_;
   std::map<SubscriptionId, Subscription*> wildcard_;
   SubscriptionId next_id_ = 1;
   uint64_t published_ = 0;

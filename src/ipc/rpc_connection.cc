@@ -1,5 +1,6 @@
 #include "ipc/rpc_connection.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -38,6 +39,15 @@ RpcConnection::RpcConnection(std::size_t max_open_streams) : max_open_streams_(m
 bool RpcConnection::IsStreamOpen(std::int32_t stream) const { return streams_.contains(stream); }
 
 std::vector<Action> RpcConnection::OnMessage(const Message& message) {
+  // Not modified: may_move is false.
+  return OnMessage(const_cast<Message&>(message), /*may_move=*/false);
+}
+
+std::vector<Action> RpcConnection::OnMessage(Message&& message) {
+  return OnMessage(message, /*may_move=*/true);
+}
+
+std::vector<Action> RpcConnection::OnMessage(Message& message, bool may_move) {
   if (phase_ == Phase::kClosed) return {};
   const std::optional<std::int32_t> type = message.GetInt32(kMessageTypeHeader);
   const std::optional<std::int32_t> flags = message.GetInt32(kMessageFlagsHeader);
@@ -54,7 +64,7 @@ std::vector<Action> RpcConnection::OnMessage(const Message& message) {
     case Phase::kConnected:
       if (*stream < 0) return ProtocolError("negative :stream-id");
       if (*stream == 0) return OnConnectionLevel(message, *type);
-      return OnStreamFrame(message, *type, *flags, *stream);
+      return OnStreamFrame(message, may_move, *type, *flags, *stream);
     case Phase::kClosed:
       break;
   }
@@ -106,8 +116,9 @@ std::vector<Action> RpcConnection::OnConnectionLevel(const Message& message, std
   }
 }
 
-std::vector<Action> RpcConnection::OnStreamFrame(const Message& message, std::int32_t type,
+std::vector<Action> RpcConnection::OnStreamFrame(Message& message, bool may_move, std::int32_t type,
                                                  std::int32_t flags, std::int32_t stream) {
+  auto take_payload = [&] { return may_move ? std::move(message.payload) : message.payload; };
   const bool terminate = HasFlag(flags, kFlagTerminateStream);
   const bool application = type == static_cast<std::int32_t>(MessageType::kApplicationMessage);
   if (stream <= highest_stream_) {
@@ -124,7 +135,7 @@ std::vector<Action> RpcConnection::OnStreamFrame(const Message& message, std::in
     }
     std::vector<Action> actions;
     if (!terminate || !message.payload.empty()) {
-      actions.emplace_back(StreamMessage{stream, message.payload});
+      actions.emplace_back(StreamMessage{stream, take_payload()});
     }
     if (terminate) {
       streams_.erase(stream);
@@ -141,8 +152,11 @@ std::vector<Action> RpcConnection::OnStreamFrame(const Message& message, std::in
   if (!application) {
     return ProtocolError("a stream must open with an application message");
   }
-  std::optional<std::string> operation = message.GetString(kOperationHeader);
-  if (!operation || operation->empty()) {
+  const Header* operation_header = message.Find(kOperationHeader);
+  auto* operation = operation_header == nullptr
+                        ? nullptr
+                        : std::get_if<std::string>(&const_cast<Header*>(operation_header)->value);
+  if (operation == nullptr || operation->empty()) {
     return ProtocolError("the first message on a stream needs a string operation header");
   }
   if (streams_.size() >= max_open_streams_) {
@@ -150,7 +164,8 @@ std::vector<Action> RpcConnection::OnStreamFrame(const Message& message, std::in
   }
   highest_stream_ = stream;
   std::vector<Action> actions;
-  actions.emplace_back(OpenStream{stream, std::move(*operation), message.payload});
+  actions.emplace_back(
+      OpenStream{stream, may_move ? std::move(*operation) : *operation, take_payload()});
   if (terminate) {
     actions.emplace_back(StreamClosed{stream});
   } else {
@@ -184,17 +199,27 @@ std::vector<Action> RpcConnection::Refuse(std::string reason) {
   return actions;
 }
 
-std::vector<Action> RpcConnection::Respond(std::int32_t stream, std::string_view model_type,
-                                           std::string payload_json, bool terminate) {
+bool RpcConnection::BeginRespond(std::int32_t stream, bool terminate) {
   const auto it = streams_.find(stream);
-  if (phase_ != Phase::kConnected || it == streams_.end() || it->second.responded) return {};
-  std::vector<Header> headers{StringHeader(kContentTypeHeader, kContentTypeJson),
-                              StringHeader(kServiceModelTypeHeader, model_type)};
+  if (phase_ != Phase::kConnected || it == streams_.end() || it->second.responded) return false;
   if (terminate) {
     streams_.erase(it);
   } else {
     it->second.responded = true;
   }
+  return true;
+}
+
+bool RpcConnection::MaySendEvent(std::int32_t stream) const {
+  const auto it = streams_.find(stream);
+  return phase_ == Phase::kConnected && it != streams_.end() && it->second.responded;
+}
+
+std::vector<Action> RpcConnection::Respond(std::int32_t stream, std::string_view model_type,
+                                           std::string payload_json, bool terminate) {
+  if (!BeginRespond(stream, terminate)) return {};
+  std::vector<Header> headers{StringHeader(kContentTypeHeader, kContentTypeJson),
+                              StringHeader(kServiceModelTypeHeader, model_type)};
   return Just(Outgoing{Frame(MessageType::kApplicationMessage, terminate ? kFlagTerminateStream : 0,
                              stream, std::move(headers), std::move(payload_json))});
 }
@@ -215,8 +240,7 @@ std::vector<Action> RpcConnection::SendError(std::int32_t stream, std::string_vi
 
 std::vector<Action> RpcConnection::SendEvent(std::int32_t stream, std::string_view model_type,
                                              std::string payload_json) {
-  const auto it = streams_.find(stream);
-  if (phase_ != Phase::kConnected || it == streams_.end() || !it->second.responded) return {};
+  if (!MaySendEvent(stream)) return {};
   std::vector<Header> headers{StringHeader(kContentTypeHeader, kContentTypeJson),
                               StringHeader(kServiceModelTypeHeader, model_type)};
   return Just(Outgoing{Frame(MessageType::kApplicationMessage, 0, stream, std::move(headers),
@@ -234,6 +258,68 @@ std::vector<Action> RpcConnection::ProtocolError(std::string message) {
                                       {StringHeader(kContentTypeHeader, kContentTypeJson)}, body)});
   actions.emplace_back(CloseConnection{std::move(message)});
   return actions;
+}
+
+namespace {
+
+void PutU32(char* p, std::uint32_t v) {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+
+// One header as Encode writes it: name length, name, type, value.
+void PutStringHeader(char*& p, std::string_view name, std::string_view value) {
+  *p++ = static_cast<char>(name.size());
+  p = std::copy(name.begin(), name.end(), p);
+  *p++ = static_cast<char>(HeaderType::kString);
+  *p++ = static_cast<char>(value.size() >> 8);
+  *p++ = static_cast<char>(value.size());
+  p = std::copy(value.begin(), value.end(), p);
+}
+
+void PutInt32Header(char*& p, std::string_view name, std::int32_t value) {
+  *p++ = static_cast<char>(name.size());
+  p = std::copy(name.begin(), name.end(), p);
+  *p++ = static_cast<char>(HeaderType::kInt32);
+  PutU32(p, static_cast<std::uint32_t>(value));
+  p += 4;
+}
+
+}  // namespace
+
+bool AppendApplicationFrame(std::string& out, MessageType type, std::int32_t flags,
+                            std::int32_t stream, std::string_view model_type,
+                            std::string_view payload_json) {
+  constexpr std::size_t kPrelude = 12;
+  auto string_header_size = [](std::string_view name, std::string_view value) {
+    return 1 + name.size() + 1 + 2 + value.size();
+  };
+  auto int32_header_size = [](std::string_view name) { return 1 + name.size() + 1 + 4; };
+  if (model_type.size() > kMaxHeaderValueSize) return false;
+  const std::size_t headers =
+      string_header_size(kContentTypeHeader, kContentTypeJson) +
+      (model_type.empty() ? 0 : string_header_size(kServiceModelTypeHeader, model_type)) +
+      int32_header_size(kMessageTypeHeader) + int32_header_size(kMessageFlagsHeader) +
+      int32_header_size(kStreamIdHeader);
+  if (payload_json.size() > kMaxMessageSize - kMinMessageSize - headers) return false;
+  const std::size_t total = kMinMessageSize + headers + payload_json.size();
+  const std::size_t start = out.size();
+  out.resize(start + total);
+  char* const frame = out.data() + start;
+  PutU32(frame, static_cast<std::uint32_t>(total));
+  PutU32(frame + 4, static_cast<std::uint32_t>(headers));
+  PutU32(frame + 8, Crc32(std::string_view(frame, 8)));
+  char* p = frame + kPrelude;
+  PutStringHeader(p, kContentTypeHeader, kContentTypeJson);
+  if (!model_type.empty()) PutStringHeader(p, kServiceModelTypeHeader, model_type);
+  PutInt32Header(p, kMessageTypeHeader, static_cast<std::int32_t>(type));
+  PutInt32Header(p, kMessageFlagsHeader, flags);
+  PutInt32Header(p, kStreamIdHeader, stream);
+  p = std::copy(payload_json.begin(), payload_json.end(), p);
+  PutU32(p, Crc32(std::string_view(frame, total - 4)));
+  return true;
 }
 
 }  // namespace lichen::ipc

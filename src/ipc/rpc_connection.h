@@ -108,6 +108,9 @@ class RpcConnection {
   explicit RpcConnection(std::size_t max_open_streams = kMaxOpenStreams);
 
   std::vector<Action> OnMessage(const Message& message);
+  // The same, moving the request's operation and payload out of `message` instead of
+  // copying them (the owner's decoded frame, which it drops afterwards).
+  std::vector<Action> OnMessage(Message&& message);
   // The decoder failed: protocol error, then close.
   std::vector<Action> OnDecodeError(const Error& error);
 
@@ -133,6 +136,13 @@ class RpcConnection {
   std::vector<Action> SendEvent(std::int32_t stream, std::string_view model_type,
                                 std::string payload_json);
 
+  // What Respond and SendEvent decide, for an owner that encodes the frame itself
+  // (AppendApplicationFrame) instead of taking a Message: whether the frame may be sent.
+  // BeginRespond records the response (and closes the stream when `terminate`), as
+  // Respond does.
+  bool BeginRespond(std::int32_t stream, bool terminate);
+  bool MaySendEvent(std::int32_t stream) const;
+
   bool IsStreamOpen(std::int32_t stream) const;
   std::size_t OpenStreamCount() const { return streams_.size(); }
   bool IsClosed() const { return phase_ == Phase::kClosed; }
@@ -143,10 +153,11 @@ class RpcConnection {
     bool responded = false;
   };
 
+  std::vector<Action> OnMessage(Message& message, bool may_move);
   std::vector<Action> OnConnect(const Message& message, std::int32_t type, std::int32_t stream);
   std::vector<Action> OnConnectionLevel(const Message& message, std::int32_t type);
-  std::vector<Action> OnStreamFrame(const Message& message, std::int32_t type, std::int32_t flags,
-                                    std::int32_t stream);
+  std::vector<Action> OnStreamFrame(Message& message, bool may_move, std::int32_t type,
+                                    std::int32_t flags, std::int32_t stream);
   std::vector<Action> ProtocolError(std::string message);
   // CONNECT_ACK without the accepted flag, then close.
   std::vector<Action> Refuse(std::string reason);
@@ -156,5 +167,14 @@ class RpcConnection {
   std::int32_t highest_stream_ = 0;
   std::unordered_map<std::int32_t, StreamState> streams_;  // the open ones
 };
+
+// Appends to `out` the wire bytes of an application message or error with the headers
+// Respond, SendEvent and SendError write (`:content-type` application/json, then
+// `service-model-type` unless model_type is empty, then the RPC headers): the same bytes as
+// Encode() of their Message, without building one. False (nothing appended) when the frame
+// would break the limits.
+bool AppendApplicationFrame(std::string& out, MessageType type, std::int32_t flags,
+                            std::int32_t stream, std::string_view model_type,
+                            std::string_view payload_json);
 
 }  // namespace lichen::ipc

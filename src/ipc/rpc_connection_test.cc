@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ipc/event_stream.h"
@@ -303,6 +304,66 @@ TEST(RequestTest, ResponseHasTheExactHeadersAndTerminates) {
   EXPECT_TRUE(connection.Respond(1, "aws.greengrass#PublishToTopicResponse", "{}", true).empty());
   EXPECT_TRUE(connection.SendEvent(1, "m", "{}").empty());
   EXPECT_TRUE(connection.SendError(1, "ServiceError", "{}").empty());
+}
+
+TEST(RequestTest, FramesEncodedDirectlyAreTheBytesOfTheirMessages) {
+  const std::string big(40000, 'x');
+  for (const auto& [type, flags, stream, model, payload] :
+       std::vector<std::tuple<MessageType, std::int32_t, std::int32_t, std::string, std::string>>{
+           {MessageType::kApplicationMessage, kFlagTerminateStream, 1,
+            "aws.greengrass#PublishToTopicResponse", "{}"},
+           {MessageType::kApplicationMessage, 0, 0x7fffffff,
+            "aws.greengrass#SubscriptionResponseMessage", R"({"jsonMessage":{}})"},
+           {MessageType::kApplicationError, kFlagTerminateStream, 3, "", R"({"message":"m"})"},
+           {MessageType::kApplicationMessage, 0, 2, "m", ""},
+           {MessageType::kApplicationMessage, 0, 2, "m", big},
+       }) {
+    std::vector<Header> headers{StringHeader(kContentTypeHeader, kContentTypeJson)};
+    if (!model.empty()) headers.push_back(StringHeader(kServiceModelTypeHeader, model));
+    const Result<std::string> expected = Encode(ServerFrame(type, flags, stream, headers, payload));
+    ASSERT_TRUE(expected);
+    std::string out = "before";
+    ASSERT_TRUE(AppendApplicationFrame(out, type, flags, stream, model, payload));
+    EXPECT_EQ(out, "before" + *expected) << model;
+  }
+  std::string out;
+  EXPECT_FALSE(AppendApplicationFrame(out, MessageType::kApplicationMessage, 0, 1,
+                                      std::string(kMaxHeaderValueSize + 1, 'm'), "{}"));
+  EXPECT_FALSE(AppendApplicationFrame(out, MessageType::kApplicationMessage, 0, 1, "m",
+                                      std::string(kMaxMessageSize, ' ')));
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(RequestTest, BeginRespondAndMaySendEventFollowRespondAndSendEvent) {
+  RpcConnection connection = Connected();
+  ASSERT_EQ(connection.OnMessage(Request(1, kPublish)).size(), 1u);
+  ASSERT_EQ(connection.OnMessage(Request(2, kSubscribe)).size(), 1u);
+  EXPECT_FALSE(connection.MaySendEvent(2));  // not before the response
+  EXPECT_TRUE(connection.BeginRespond(2, /*terminate=*/false));
+  EXPECT_TRUE(connection.MaySendEvent(2));
+  EXPECT_FALSE(connection.BeginRespond(2, false));  // one response only
+  EXPECT_TRUE(connection.BeginRespond(1, /*terminate=*/true));
+  EXPECT_FALSE(connection.IsStreamOpen(1));
+  EXPECT_FALSE(connection.BeginRespond(1, true));
+  EXPECT_FALSE(connection.MaySendEvent(1));
+  EXPECT_FALSE(connection.MaySendEvent(7));  // never opened
+}
+
+TEST(RequestTest, MovedAndCopiedMessagesGiveTheSameActions) {
+  RpcConnection by_copy = Connected();
+  RpcConnection by_move = Connected();
+  const Message request = Request(1, kPublish, R"({"topic":"t"})");
+  const std::vector<Action> copied = by_copy.OnMessage(request);
+  Message moved_from = request;
+  const std::vector<Action> moved = by_move.OnMessage(std::move(moved_from));
+  ASSERT_EQ(copied.size(), 1u);
+  ASSERT_EQ(moved.size(), 1u);
+  const auto& a = std::get<OpenStream>(copied[0]);
+  const auto& b = std::get<OpenStream>(moved[0]);
+  EXPECT_EQ(a.operation, b.operation);
+  EXPECT_EQ(a.payload, b.payload);
+  EXPECT_EQ(a.payload, R"({"topic":"t"})");
+  EXPECT_EQ(request.payload, R"({"topic":"t"})");  // the const overload leaves it alone
 }
 
 TEST(RequestTest, LateTerminateFromTheClientIsIgnored) {

@@ -8,10 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
-#include <deque>
 #include <vector>
 
 #include "common/json_depth.h"
+#include "ipc/canonical_json.h"
 #include "ipc/event_stream.h"
 
 namespace lichen::ipc {
@@ -19,10 +19,14 @@ namespace lichen::ipc {
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
 
-// IOV_MAX is 1024 on Linux; stay well below it.
-constexpr size_t kMaxFramesPerWrite = 256;
 // Deeper requests are refused (common/json_depth.h says why).
 constexpr size_t kMaxJsonDepth = 128;
+// Reads are this large while a client keeps the small buffer full (a pipelining
+// publisher): fewer wake-ups and system calls per message.
+constexpr size_t kLargeReadSize = 64 * 1024;
+// Write buffers larger than this are freed once written: an idle connection should not
+// pin the memory of a burst.
+constexpr size_t kKeepWriteCapacity = 16 * 1024;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -70,8 +74,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // An empty queue takes any one frame: messages up to the 16 MiB protocol limit are
+  // allowed, and the bound is on what piles up, not on one message.
   bool QueueHasRoom(size_t bytes) const {
-    return queued_bytes_ + bytes <= kMaxQueuedBytesPerConnection;
+    return queued_bytes() == 0 || queued_bytes() + bytes <= kMaxQueuedBytesPerConnection;
+  }
+
+  // Encodes an application frame straight into the write buffer (see
+  // AppendApplicationFrame); the caller asked rpc_ whether it may be sent.
+  void SendFrame(MessageType type, int32_t flags, int32_t stream, std::string_view model_type,
+                 std::string_view payload) {
+    // Over the protocol limits it is dropped, as Enqueue drops it: services keep replies
+    // smaller.
+    if (AppendApplicationFrame(pending_, type, flags, stream, model_type, payload)) StartWrite();
   }
   void CountDroppedEvent() { ++server_.dropped_events_; }
 
@@ -79,7 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   IpcServer& server() { return server_; }
 
  private:
-  void Dispatch(const OpenStream& open) {
+  void Dispatch(OpenStream& open) {
     if (JsonNestsDeeperThan(open.payload, kMaxJsonDepth)) {
       const std::string why =
           "the request nests deeper than " + std::to_string(kMaxJsonDepth) + " levels";
@@ -90,8 +105,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Apply(rpc_.SendError(open.stream_id, "ServiceError", body.dump()));
       return;
     }
-    auto request =
-        Json::parse(open.payload.empty() ? std::string("{}") : open.payload, nullptr, false);
     auto it = server_.handlers_.find(open.operation);
     if (it == server_.handlers_.end()) {
       Json body = {{"message", "unknown operation " + open.operation}};
@@ -99,7 +112,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
                            body.dump(-1, ' ', false, Json::error_handler_t::replace)));
       return;
     }
-    if (request.is_discarded() || !request.is_object()) {
+    std::string text = open.payload.empty() ? std::string("{}") : std::move(open.payload);
+    // Text in canonical form is a valid object: no need to parse it to know.
+    const bool canonical = IsCanonicalJsonObject(text);
+    Json request;
+    if (!canonical) request = Json::parse(text, nullptr, false);
+    if (!canonical && (request.is_discarded() || !request.is_object())) {
       Json body = {{"message", "the request is not a JSON object"},
                    {"_message", "the request is not a JSON object"},
                    {"_errorCode", "ServiceError"},
@@ -112,85 +130,111 @@ class Connection : public std::enable_shared_from_this<Connection> {
     call->stream_ = open.stream_id;
     call->operation_ = open.operation;
     call->component_ = component_;
-    call->request_ = std::move(request);
-    calls_[open.stream_id] = call;
+    call->request_text_ = std::move(text);
+    call->canonical_ = canonical;
+    if (!canonical) {
+      call->request_ = std::move(request);
+      call->parsed_ = true;
+    }
     it->second(call);
-    // A non-streaming handler that answered already terminated the stream.
-    if (!rpc_.IsStreamOpen(open.stream_id)) calls_.erase(open.stream_id);
+    // Only a stream left open needs the call kept: a non-streaming handler that answered
+    // already terminated it (the handler runs to completion before any other frame of the
+    // connection is handled).
+    if (rpc_.IsStreamOpen(open.stream_id)) calls_[open.stream_id] = std::move(call);
   }
 
   void Enqueue(const Message& message) {
     auto bytes = Encode(message);
     if (!bytes) return;  // over the protocol limits: services keep replies smaller
-    queued_bytes_ += bytes->size();
-    queue_.push_back(std::move(*bytes));
+    pending_ += *bytes;
     StartWrite();
   }
 
-  // Everything queued goes out in one gather write: one system call and one wake-up of
-  // the client for a burst of frames instead of one per frame.
+  size_t queued_bytes() const { return pending_.size() + in_flight_.size(); }
+
+  // Everything queued goes out in one write: one system call and one wake-up of the
+  // client for a burst of frames instead of one per frame. Frames are appended to
+  // pending_ while in_flight_ is being written.
   void StartWrite() {
-    if (writing_ || queue_.empty() || !socket_.is_open()) return;
+    if (writing_ || pending_.empty() || !socket_.is_open()) return;
     writing_ = true;
-    in_flight_.clear();
-    while (!queue_.empty() && in_flight_.size() < kMaxFramesPerWrite) {
-      in_flight_.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
-    std::vector<asio::const_buffer> buffers;
-    buffers.reserve(in_flight_.size());
-    for (const auto& frame : in_flight_) buffers.emplace_back(asio::buffer(frame));
+    in_flight_.swap(pending_);
     auto self = shared_from_this();
-    asio::async_write(socket_, buffers, [self](const boost::system::error_code& ec, size_t) {
-      self->writing_ = false;
-      for (const auto& frame : self->in_flight_) self->queued_bytes_ -= frame.size();
-      self->in_flight_.clear();
-      if (ec) {
-        self->Shutdown();
-        return;
-      }
-      if (self->read_paused_ && self->queued_bytes_ <= kMaxQueuedBytesPerConnection / 2) {
-        self->read_paused_ = false;
-        self->ReadLoop();
-      }
-      if (!self->queue_.empty()) {
-        self->StartWrite();
-      } else if (self->closing_) {
-        self->Finish();
-      }
-    });
+    asio::async_write(
+        socket_, asio::buffer(in_flight_), [self](const boost::system::error_code& ec, size_t) {
+          self->writing_ = false;
+          if (self->in_flight_.capacity() > kKeepWriteCapacity) {
+            std::string().swap(self->in_flight_);
+          } else {
+            self->in_flight_.clear();
+          }
+          if (ec) {
+            self->Shutdown();
+            return;
+          }
+          const bool resume =
+              self->read_paused_ && self->queued_bytes() <= kMaxQueuedBytesPerConnection / 2;
+          if (!self->pending_.empty()) {
+            self->StartWrite();
+          } else if (self->closing_) {
+            self->Finish();
+          }
+          if (resume) {
+            self->read_paused_ = false;
+            // The frames already read first: the client may be waiting for their answers.
+            self->HandleFrames();
+            self->ReadLoop();
+          }
+        });
   }
 
   void ReadLoop() {
     if (reading_ || (closing_ && !draining_)) return;
     // A client that sends requests but does not read the answers stops being read
     // until its queue drains: replies cannot grow memory without bound either.
-    if (!draining_ && queued_bytes_ > kMaxQueuedBytesPerConnection) {
+    if (!draining_ && queued_bytes() > kMaxQueuedBytesPerConnection) {
       read_paused_ = true;
       return;
     }
     reading_ = true;
+    char* const data = large_buf_ ? large_buf_.get() : buf_.data();
+    const size_t size = large_buf_ ? kLargeReadSize : buf_.size();
     auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self](const boost::system::error_code& ec, size_t n) {
+    socket_.async_read_some(asio::buffer(data, size),
+                            [self, data, size](const boost::system::error_code& ec, size_t n) {
                               self->reading_ = false;
                               if (ec) {
                                 self->Shutdown();
                                 return;
                               }
                               if (self->draining_) return self->ReadLoop();  // discarded
-                              self->decoder_.Feed(std::string_view(self->buf_.data(), n));
-                              while (!self->closing_) {
-                                auto next = self->decoder_.Next();
-                                if (!next) {
-                                  self->Apply(self->rpc_.OnDecodeError(next.error()));
-                                  break;
-                                }
-                                if (!next->has_value()) break;
-                                self->Apply(self->rpc_.OnMessage(**next));
+                              self->decoder_.Feed(std::string_view(data, n));
+                              // A full read means the client sends faster than one buffer per
+                              // wake-up: read more at a time. A small read means it slowed down:
+                              // back to the small buffer, so quiet connections stay small.
+                              if (n == size && !self->large_buf_) {
+                                self->large_buf_.reset(new char[kLargeReadSize]);
+                              } else if (n < self->buf_.size() && self->large_buf_) {
+                                self->large_buf_.reset();
                               }
+                              self->HandleFrames();
                               self->ReadLoop();
                             });
+  }
+
+  // Handles the frames read so far. Stops while the queue is over its bound (ReadLoop then
+  // pauses, and the write that drains the queue comes back here): one read may bring in
+  // hundreds of requests, and their replies are not checked against the bound as events are.
+  void HandleFrames() {
+    while (!closing_ && queued_bytes() <= kMaxQueuedBytesPerConnection) {
+      auto next = decoder_.Next();
+      if (!next) {
+        Apply(rpc_.OnDecodeError(next.error()));
+        break;
+      }
+      if (!next->has_value()) break;
+      Apply(rpc_.OnMessage(std::move(**next)));
+    }
   }
 
   // Ends the connection after the last frame went out: the client closes first, or
@@ -223,9 +267,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Not zero-filled: an idle connection should not keep these pages resident. Frames
   // larger than one read are assembled by the decoder.
   std::array<char, 8 * 1024> buf_;
-  std::deque<std::string> queue_;
-  std::vector<std::string> in_flight_;  // the frames of the write in progress
-  size_t queued_bytes_ = 0;
+  std::unique_ptr<char[]> large_buf_;  // kLargeReadSize bytes while the client is busy
+  std::string pending_;                // frames waiting for the write in progress
+  std::string in_flight_;              // the frames of the write in progress
   bool writing_ = false;
   bool reading_ = false;
   bool read_paused_ = false;  // the client's answers are not being read
@@ -238,15 +282,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
   friend class IpcServer;
 };
 
+const Json& Call::request() const {
+  if (!parsed_) {
+    // Canonical text is valid JSON: this cannot fail.
+    request_ = Json::parse(request_text_, nullptr, false);
+    parsed_ = true;
+  }
+  return request_;
+}
+
 void Call::Respond(const Json& payload, bool terminate) {
   auto c = connection_.lock();
-  if (!c) return;
-  const std::string shape =
-      std::string(kShapePrefix) +
-      operation_.substr(operation_.find('#') == std::string::npos ? 0 : operation_.find('#') + 1) +
-      "Response";
-  c->Apply(c->rpc().Respond(
-      stream_, shape, payload.dump(-1, ' ', false, Json::error_handler_t::replace), terminate));
+  if (!c || !c->rpc().BeginRespond(stream_, terminate)) return;
+  const size_t hash = operation_.find('#');
+  const std::string_view name =
+      std::string_view(operation_).substr(hash == std::string::npos ? 0 : hash + 1);
+  std::string shape;
+  shape.reserve(kShapePrefix.size() + name.size() + 8);
+  shape.append(kShapePrefix).append(name).append("Response");
+  // Most responses are the empty shape: no need to serialise it.
+  const bool empty = payload.is_object() && payload.empty();
+  std::string text;
+  if (!empty) text = payload.dump(-1, ' ', false, Json::error_handler_t::replace);
+  c->SendFrame(MessageType::kApplicationMessage, terminate ? kFlagTerminateStream : 0, stream_,
+               shape, empty ? std::string_view("{}") : std::string_view(text));
 }
 
 void Call::Error(std::string_view shape, const std::string& message, Json extra) {
@@ -266,17 +325,16 @@ bool Call::Event(std::string_view model_type, const Json& payload) {
   return EventText(model_type, payload.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
-bool Call::EventText(std::string_view model_type, std::string body) {
+bool Call::EventText(std::string_view model_type, std::string_view body) {
   auto c = connection_.lock();
   if (!c || !c->rpc().IsStreamOpen(stream_)) return false;
   if (!c->QueueHasRoom(body.size() + 256)) {
     c->CountDroppedEvent();
     return false;
   }
-  auto actions = c->rpc().SendEvent(stream_, model_type, std::move(body));
-  const bool sent = !actions.empty();
-  c->Apply(std::move(actions));
-  return sent;
+  if (!c->rpc().MaySendEvent(stream_)) return false;
+  c->SendFrame(MessageType::kApplicationMessage, 0, stream_, model_type, body);
+  return true;
 }
 
 bool Call::open() const {

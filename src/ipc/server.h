@@ -33,7 +33,12 @@ class Call : public std::enable_shared_from_this<Call> {
  public:
   const std::string& operation() const { return operation_; }
   const std::string& component() const { return component_; }  // who is calling
-  const Json& request() const { return request_; }
+  // Parsed on first use: requests in canonical form (canonical_json.h) are served from
+  // their text by the services that can, and never need a Json.
+  const Json& request() const;
+  // The request's JSON text ("{}" for an empty payload), and whether it is canonical.
+  const std::string& request_text() const { return request_text_; }
+  bool request_is_canonical() const { return canonical_; }
 
   // Response (type "aws.greengrass#<Op>Response"); terminate=false keeps the stream
   // open for events.
@@ -44,7 +49,7 @@ class Call : public std::enable_shared_from_this<Call> {
   // stream is closed or the client is too slow (the event is dropped and counted).
   bool Event(std::string_view model_type, const Json& payload);
   // The same with the payload already serialised (one text for many subscribers).
-  bool EventText(std::string_view model_type, std::string payload);
+  bool EventText(std::string_view model_type, std::string_view payload);
   bool open() const;
   // Called once when the client closes the stream or disconnects.
   void OnClose(std::function<void()> callback) { on_close_ = std::move(callback); }
@@ -55,7 +60,10 @@ class Call : public std::enable_shared_from_this<Call> {
   int32_t stream_ = 0;
   std::string operation_;
   std::string component_;
-  Json request_;
+  std::string request_text_;
+  bool canonical_ = false;
+  mutable bool parsed_ = false;
+  mutable Json request_;
   std::function<void()> on_close_;
 };
 

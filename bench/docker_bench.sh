@@ -77,13 +77,26 @@ wait_for_text() {
   return 1
 }
 
+# The daemon's own time of a container's start event, in microseconds: where the two paths
+# stop differing (what follows, the echo, is the same process in the same image).
+started_us() {  # started_us CONTAINER SINCE_US
+  local ns
+  ns=$(docker events --since "$(($2 / 1000000))" --until "$(date +%s.%N)" \
+    --filter "container=$1" --filter event=start --format '{{.TimeNano}}' | head -n 1)
+  echo $((ns / 1000))
+}
+
 echo "== 1. deployment create -> first container output, against docker run (runs: $runs)"
 : >"$work/by_hand"
 : >"$work/by_lichen"
+: >"$work/start_hand"
+: >"$work/start_lichen"
+: >"$work/run_lichen"
 for i in $(seq "$runs"); do
   t0=$(now_us)
   docker run --rm --name "lichen-bench-hand-$i" "$image" echo "ready-hand-$i" | head -n 1 >/dev/null
   echo $(($(now_us) - t0)) >>"$work/by_hand"
+  echo $(($(started_us "lichen-bench-hand-$i" "$t0") - t0)) >>"$work/start_hand"
 
   name=com.example.Bench$i
   recipe "$name" 1.0.0 "Manifests:
@@ -93,12 +106,24 @@ for i in $(seq "$runs"); do
   cli deployment create -r "$work/recipes" -m "$name=1.0.0" >/dev/null
   wait_for_text "$root/logs/$name.log" "ready-lichen-$i" || { echo "no output from $name" >&2; exit 1; }
   echo $(($(now_us) - t0)) >>"$work/by_lichen"
+  echo $(($(started_us "lichen-bench-c-$i" "$t0") - t0)) >>"$work/start_lichen"
+  # When the Run step's shell started (greengrass.log, millisecond stamps): the split
+  # between the deployment and `docker run` through the component's socket.
+  line=$(grep -F "$name" "$root/logs/greengrass.log" | grep -F "newState=STARTING" | head -n 1)
+  echo $(($(date -d "$(cut -d' ' -f1 <<<"$line")" +%s%6N) - t0)) >>"$work/run_lichen"
 done
 hand=$(median <"$work/by_hand")
 lich=$(median <"$work/by_lichen")
 echo "docker run by hand:        median $((hand / 1000)) ms  (runs: $(tr '\n' ' ' <"$work/by_hand")us)"
 echo "lichen deployment create:  median $((lich / 1000)) ms  (runs: $(tr '\n' ' ' <"$work/by_lichen")us)"
 echo "difference: $(((lich - hand) / 1000)) ms, ratio $(awk -v a="$lich" -v b="$hand" 'BEGIN {printf "%.2f", a / b}')"
+shand=$(median <"$work/start_hand")
+slich=$(median <"$work/start_lichen")
+rlich=$(median <"$work/run_lichen")
+echo "container started (dockerd's event time) after: by hand $((shand / 1000)) ms, lichen $((slich / 1000)) ms: difference $(((slich - shand) / 1000)) ms"
+echo "  lichen split: deployment create -> Run step starting $((rlich / 1000)) ms (log stamps, 1 ms),"
+echo "  then docker run through the component's socket -> container started $(((slich - rlich) / 1000)) ms (by hand: $((shand / 1000)) ms)"
+echo "  the rest, container started -> line found in the component's log file: $(((lich - slich) / 1000)) ms (by hand, to the terminal: $(((hand - shand) / 1000)) ms; the log is flushed every 100 ms)"
 remove=()
 for i in $(seq "$runs"); do remove+=(--remove "com.example.Bench$i"); done
 cli deployment create "${remove[@]}" --wait --timeout 120 >/dev/null

@@ -67,14 +67,20 @@ recipe() {  # recipe NAME VERSION BODY
   printf "RecipeFormatVersion: '2020-01-25'\nComponentName: %s\nComponentVersion: '%s'\n%s\n" \
     "$1" "$2" "$3" >"$work/recipes/$1-$2.yaml"
 }
-# Waits (bounded: 60 s) until FILE holds TEXT; polls every millisecond.
+# Waits (bounded: 60 s) until FILE holds TEXT. Follows the file (tail -F, woken by inotify;
+# a file not there yet is looked for every 5 ms, with a stat, not a fork)
+# rather than polling: a polling loop would take a core from dockerd and the docker CLI
+# while they start the component's container, and only on Lichen's side.
 wait_for_text() {
-  local file=$1 text=$2 i
-  for ((i = 0; i < 60000; i++)); do
-    grep -qF -- "$text" "$file" 2>/dev/null && return 0
-    sleep 0.001
+  local file=$1 text=$2 line found=1 tail_pid
+  exec {fd}< <(exec tail -s 0.005 -n +1 -F "$file" 2>/dev/null)
+  tail_pid=$!
+  while IFS= read -r -t 60 line <&"$fd"; do
+    if [[ $line == *"$text"* ]]; then found=0; break; fi
   done
-  return 1
+  kill "$tail_pid" 2>/dev/null || true
+  exec {fd}<&-
+  return "$found"
 }
 
 # The daemon's own time of a container's start event, in microseconds: where the two paths

@@ -713,9 +713,13 @@ class PrivateDockerd {
     static int made = 0;
     const int pid = static_cast<int>(::getpid());
     bridge_ = "ldd" + std::to_string(pid) + "-" + std::to_string(++made % 10);  // <= 15 chars
-    const std::string subnet = "10.213." + std::to_string(pid % 250) + ".1/24";
-    bridge_ok_ = Bash("ip link add name " + bridge_ + " type bridge && ip addr add " + subnet +
-                      " dev " + bridge_ + " && ip link set " + bridge_ + " up")
+    // A /24 no other bridge routes (two tests may run at once), from 10.213.0.0/16.
+    bridge_ok_ = Bash("ip link add name " + bridge_ +
+                      " type bridge || exit 1; for k in $(seq 0 249); do x=$(( (" +
+                      std::to_string(pid) +
+                      " + k) % 250 )); [ -z \"$(ip -4 route show 10.213.$x.0/24)\" ] || continue; "
+                      "ip addr add 10.213.$x.1/24 dev " + bridge_ + " && ip link set " + bridge_ +
+                      " up && exit 0; done; exit 1")
                      .exit_code == 0;
   }
   ~PrivateDockerd() {

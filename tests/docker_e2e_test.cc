@@ -136,6 +136,17 @@ class DockerE2E : public ::testing::Test {
     return n().Cli(args, 100000ms);
   }
 
+  // A component whose Run is `docker run --rm OPTIONS IMAGE COMMAND`, with the image as its
+  // docker: artifact.
+  void WriteDockerRunRecipe(const std::string& name, const std::string& version,
+                            const std::string& options, const std::string& image,
+                            const std::string& command) {
+    WriteRecipe(name, version,
+                kManager + "Manifests:\n  - Lifecycle:\n      Run: docker run --rm " +
+                    (options.empty() ? "" : options + " ") + image + " " + command +
+                    "\n    Artifacts:\n      - URI: docker:" + image + "\n");
+  }
+
   // Submits one root (as root) without waiting; its deployment id, or empty (reported).
   std::string Submit(const std::string& root) {
     auto r = n().Cli({"deployment", "create", "-r", recipes_, "-m", root, "--runWith",
@@ -691,6 +702,10 @@ class HangingRegistry {
   ~HangingRegistry() { (void)proc_.Finish(0ms); }
   // "127.0.0.1:PORT", or empty when it did not start.
   std::string address() const { return port_.empty() ? "" : "127.0.0.1:" + port_; }
+  // `image` of the open registry, as this one serves it.
+  std::string Serving(const std::string& image) const {
+    return address() + image.substr(kOpen.size());
+  }
   // A blob download is being held.
   bool Holding() const { return !ReadFile(hits_).empty(); }
   void Release() { fs::remove(hold_); }
@@ -774,19 +789,14 @@ TEST_F(DockerE2E, ARegistryThatHangsFailsThePullAndTheRunningVersionStays) {
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   HangingRegistry registry(n().dir());
   ASSERT_FALSE(registry.address().empty()) << "the hanging registry did not start";
-  const std::string image = Push(kOpen, "hang");
-  const std::string held = registry.address() + image.substr(kOpen.size());
+  const std::string held = registry.Serving(Push(kOpen, "hang"));
   Start("        docker:\n          socket: " + daemon.socket() +
         "\n          pullAttempts: 2\n          pullStallSeconds: 3\n");
   WriteRecipe("com.example.Hang", "1.0.0", R"(Manifests:
   - Lifecycle:
       Run: "echo v1-up; exec sleep 600"
 )");
-  WriteRecipe("com.example.Hang", "2.0.0", kManager + R"(Manifests:
-  - Lifecycle:
-      Run: docker run --rm )" + held + R"( true
-    Artifacts:
-      - URI: docker:)" + held + "\n");
+  WriteDockerRunRecipe("com.example.Hang", "2.0.0", "", held, "true");
   auto d1 = Deploy({"com.example.Hang=1.0.0"});
   ASSERT_TRUE(Succeeded(d1)) << d1.Describe() << "\n" << n().Log();
 
@@ -826,14 +836,9 @@ TEST_F(DockerE2E, ADaemonRestartedInTheMiddleOfAPullIsRetried) {
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   HangingRegistry registry(n().dir());
   ASSERT_FALSE(registry.address().empty()) << "the hanging registry did not start";
-  const std::string image = Push(kOpen, "midpull");
-  const std::string held = registry.address() + image.substr(kOpen.size());
+  const std::string held = registry.Serving(Push(kOpen, "midpull"));
   Start("        docker:\n          socket: " + daemon.socket() + "\n");
-  WriteRecipe("com.example.MidPull", "1.0.0", kManager + R"(Manifests:
-  - Lifecycle:
-      Run: docker run --rm )" + held + R"( echo pulled-after-restart
-    Artifacts:
-      - URI: docker:)" + held + "\n");
+  WriteDockerRunRecipe("com.example.MidPull", "1.0.0", "", held, "echo pulled-after-restart");
   const std::string id = Submit("com.example.MidPull=1.0.0");
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
@@ -858,15 +863,10 @@ TEST_F(DockerE2E, StoppingTheNucleusCancelsAPullAndTheDeploymentResumesAtTheNext
   ASSERT_TRUE(daemon.Start()) << daemon.Log();
   HangingRegistry registry(n().dir());
   ASSERT_FALSE(registry.address().empty()) << "the hanging registry did not start";
-  const std::string image = Push(kOpen, "cancelled");
-  const std::string held = registry.address() + image.substr(kOpen.size());
+  const std::string held = registry.Serving(Push(kOpen, "cancelled"));
   // Without the cancel, a stop would wait 5 attempts of 60 s.
   Start("        docker:\n          socket: " + daemon.socket() + "\n");
-  WriteRecipe("com.example.Cancelled", "1.0.0", kManager + R"(Manifests:
-  - Lifecycle:
-      Run: docker run --rm )" + held + R"( echo ran-after-resume
-    Artifacts:
-      - URI: docker:)" + held + "\n");
+  WriteDockerRunRecipe("com.example.Cancelled", "1.0.0", "", held, "echo ran-after-resume");
   const std::string id = Submit("com.example.Cancelled=1.0.0");
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(WaitFor([&] { return registry.Holding(); }, 30000ms)) << n().Log();
@@ -896,12 +896,8 @@ TEST_F(DockerE2E, ADaemonRestartedUnderARunningContainerBringsTheComponentBack) 
   const std::string image = Push(kOpen, "underrun");
   const std::string container = Name("underrun");
   Start("        docker:\n          socket: " + daemon.socket() + "\n");
-  WriteRecipe("com.example.UnderRun", "1.0.0", kManager + R"(Manifests:
-  - Lifecycle:
-      Run: docker run --rm --stop-timeout 1 --name )" + container + " " + image +
-                  R"( sh -c 'echo container-up; exec sleep 600'
-    Artifacts:
-      - URI: docker:)" + image + "\n");
+  WriteDockerRunRecipe("com.example.UnderRun", "1.0.0", "--stop-timeout 1 --name " + container,
+                       image, "sh -c 'echo container-up; exec sleep 600'");
   auto d = Deploy({"com.example.UnderRun=1.0.0"});
   ASSERT_TRUE(Succeeded(d)) << d.Describe() << "\n" << n().Log();
   ASSERT_TRUE(n().WaitLog("com.example.UnderRun", "container-up", 30000ms))

@@ -528,16 +528,22 @@ Result<std::vector<std::string>> Engine::LoadImage(const std::string& tarball_pa
   return loaded;
 }
 
+namespace {
+
+// The `filters` query value that keeps only objects carrying every label ("key" alone
+// matches any value).
+std::string LabelFilter(const std::map<std::string, std::string>& labels) {
+  Json values = Json::array();
+  for (const auto& [k, v] : labels) values.push_back(v.empty() ? k : k + "=" + v);
+  return Escape(Json{{"label", values}}.dump(), false);
+}
+
+}  // namespace
+
 Result<std::vector<ContainerInfo>> Engine::ListContainers(
     const std::map<std::string, std::string>& labels, bool all) const {
-  Json filter = Json::object();
-  if (!labels.empty()) {
-    Json values = Json::array();
-    for (const auto& [k, v] : labels) values.push_back(v.empty() ? k : k + "=" + v);
-    filter["label"] = values;
-  }
   std::string path = std::string("/containers/json?all=") + (all ? "1" : "0");
-  if (!labels.empty()) path += "&filters=" + Escape(filter.dump(), false);
+  if (!labels.empty()) path += "&filters=" + LabelFilter(labels);
   auto r = Send(options_, Simple("GET", path, options_.timeout));
   if (!r.ok()) return r.error();
   if (r->status != 200) {
@@ -587,10 +593,8 @@ Result<void> Engine::RemoveContainer(const std::string& id, bool force) const {
 
 Result<std::map<std::string, std::string>> Engine::ListNetworks(
     const std::map<std::string, std::string>& labels) const {
-  Json values = Json::array();
-  for (const auto& [k, v] : labels) values.push_back(v.empty() ? k : k + "=" + v);
   std::string path = "/networks";
-  if (!labels.empty()) path += "?filters=" + Escape(Json{{"label", values}}.dump(), false);
+  if (!labels.empty()) path += "?filters=" + LabelFilter(labels);
   auto r = Send(options_, Simple("GET", path, options_.timeout));
   if (!r.ok()) return r.error();
   if (r->status != 200) {

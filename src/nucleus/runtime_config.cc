@@ -1,6 +1,8 @@
 #include "nucleus/runtime_config.h"
 
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "config/tree.h"
@@ -27,6 +29,18 @@ Result<std::string> Text(const Json& parent, std::string_view key, const std::st
   return *text;
 }
 
+// A whole number from `lo` to `hi`, or nullopt when the key is absent; the error names the
+// key and says what was `expected`.
+Result<std::optional<int64_t>> Number(const Json& parent, std::string_view key,
+                                      const std::string& where, int64_t lo, int64_t hi,
+                                      const std::string& expected) {
+  const Json* v = Member(parent, key);
+  if (!v) return std::optional<int64_t>();
+  auto n = recipe::ScalarInt(*v);
+  if (!n || *n < lo || *n > hi) return MakeError(where + std::string(key) + ": expected " + expected);
+  return std::optional<int64_t>(*n);
+}
+
 // Fills the AWS settings: the IoT credentials provider's keys, proxy, and Lichen's own
 // credential sources and S3 endpoint.
 Result<void> ParseAwsSettings(const Json& c, const Json& system, const Json& tes,
@@ -49,15 +63,10 @@ Result<void> ParseAwsSettings(const Json& c, const Json& system, const Json& tes
         "iotCredEndpoint is set, so iotRoleAlias, system.certificateFilePath and "
         "system.privateKeyPath are needed too");
   }
-  if (const Json* port = Member(tes, "port")) {
-    auto n = recipe::ScalarInt(*port);
-    if (!n || *n < 0 || *n > 65535) {
-      return MakeError(
-          "aws.greengrass.TokenExchangeService.configuration.port: expected a "
-          "port number (0 = any free port)");
-    }
-    aws.tes_port = static_cast<int>(*n);
-  }
+  auto port = Number(tes, "port", "aws.greengrass.TokenExchangeService.configuration.", 0, 65535,
+                     "a port number (0 = any free port)");
+  if (!port.ok()) return port.error();
+  if (*port) aws.tes_port = static_cast<int>(**port);
   if (const Json* proxy = Member(c, "networkProxy")) {
     if (!proxy->is_object()) return MakeError("networkProxy: expected a mapping");
     auto no_proxy = Text(*proxy, "noProxyAddresses", "networkProxy.");
@@ -146,29 +155,17 @@ Result<void> ParseDockerSettings(const Json& lichen, DockerSettings& docker) {
     if (!v->is_boolean()) return MakeError("lichen.docker.trackContainers: expected true or false");
     docker.track_containers = v->get<bool>();
   }
-  if (const Json* v = Member(*d, "pullAttempts")) {
-    auto n = recipe::ScalarInt(*v);
-    if (!n || *n < 1 || *n > 100) {
-      return MakeError("lichen.docker.pullAttempts: expected a number from 1 to 100");
-    }
-    docker.pull_attempts = static_cast<int>(*n);
-  }
-  if (const Json* v = Member(*d, "pullStallSeconds")) {
-    auto n = recipe::ScalarInt(*v);
-    if (!n || *n < 0 || *n > 86400) {
-      return MakeError(
-          "lichen.docker.pullStallSeconds: expected a number of seconds from 0 (no bound) to "
-          "86400");
-    }
-    docker.pull_stall_seconds = static_cast<int>(*n);
-  }
-  if (const Json* v = Member(*d, "daemonWaitSeconds")) {
-    auto n = recipe::ScalarInt(*v);
-    if (!n || *n < 0 || *n > 3600) {
-      return MakeError("lichen.docker.daemonWaitSeconds: expected a number of seconds from 0 to 3600");
-    }
-    docker.daemon_wait = std::chrono::seconds(*n);
-  }
+  auto attempts = Number(*d, "pullAttempts", "lichen.docker.", 1, 100, "a number from 1 to 100");
+  if (!attempts.ok()) return attempts.error();
+  if (*attempts) docker.pull_attempts = static_cast<int>(**attempts);
+  auto stall = Number(*d, "pullStallSeconds", "lichen.docker.", 0, 86400,
+                      "a number of seconds from 0 (no bound) to 86400");
+  if (!stall.ok()) return stall.error();
+  if (*stall) docker.pull_stall_seconds = static_cast<int>(**stall);
+  auto wait = Number(*d, "daemonWaitSeconds", "lichen.docker.", 0, 3600,
+                     "a number of seconds from 0 to 3600");
+  if (!wait.ok()) return wait.error();
+  if (*wait) docker.daemon_wait = std::chrono::seconds(**wait);
   if (const Json* regs = Member(*d, "registries")) {
     if (!regs->is_object()) {
       return MakeError(
@@ -280,22 +277,17 @@ Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& 
   }
   if (const Json* lichen = Member(c, "lichen")) {
     if (!lichen->is_object()) return MakeError("lichen: expected a mapping");
-    if (const Json* v = Member(*lichen, "deploymentTimeoutSeconds")) {
-      auto n = recipe::ScalarInt(*v);
-      if (!n || *n <= 0)
-        return MakeError("lichen.deploymentTimeoutSeconds: expected a positive number");
-      out.deployment_timeout = std::chrono::seconds(*n);
-    }
-    if (const Json* v = Member(*lichen, "stopGraceMs")) {
-      auto n = recipe::ScalarInt(*v);
-      if (!n || *n < 0) return MakeError("lichen.stopGraceMs: expected a number of milliseconds");
-      out.stop_grace = std::chrono::milliseconds(*n);
-    }
-    if (const Json* v = Member(*lichen, "runStableMs")) {
-      auto n = recipe::ScalarInt(*v);
-      if (!n || *n < 0) return MakeError("lichen.runStableMs: expected a number of milliseconds");
-      out.run_stable = std::chrono::milliseconds(*n);
-    }
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 1000;  // no overflow in ms
+    auto timeout =
+        Number(*lichen, "deploymentTimeoutSeconds", "lichen.", 1, kMax, "a positive number");
+    if (!timeout.ok()) return timeout.error();
+    if (*timeout) out.deployment_timeout = std::chrono::seconds(**timeout);
+    auto grace = Number(*lichen, "stopGraceMs", "lichen.", 0, kMax, "a number of milliseconds");
+    if (!grace.ok()) return grace.error();
+    if (*grace) out.stop_grace = std::chrono::milliseconds(**grace);
+    auto stable = Number(*lichen, "runStableMs", "lichen.", 0, kMax, "a number of milliseconds");
+    if (!stable.ok()) return stable.error();
+    if (*stable) out.run_stable = std::chrono::milliseconds(**stable);
     auto group = Text(*lichen, "cliGroup", "lichen.");
     if (!group.ok()) return group.error();
     out.cli_group = *group;

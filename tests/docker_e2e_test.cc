@@ -648,7 +648,9 @@ TEST_F(DockerE2E, AComposeFileWithErrorsFailsTheDeploymentAndRollsBack) {
                      "\n    no_such_option: [1, 2\n");
   ASSERT_TRUE(bucket.Put("v1/docker-compose.yaml", good));
   ASSERT_TRUE(bucket.Put("v2/docker-compose.yaml", bad));
-  Start(S3Config());
+  // docker-compose takes about a second to reject the file under the sanitizer build with
+  // other tests running: the 1 s default window for a Run to count as up is too close.
+  Start(S3Config() + "        runStableMs: 5000\n");
   for (const std::string v : {"1", "2"}) {
     WriteRecipe("com.example.Compose", v + ".0.0", kManager + R"(Manifests:
   - Lifecycle:

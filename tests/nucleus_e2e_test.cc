@@ -262,6 +262,21 @@ TEST_F(NucleusE2EStarted, RunThatKeepsFailingGoesBrokenAndFailsTheDeployment) {
       << n().Log(name);
 }
 
+// A Run that failed during the deployment must then outlive that failed run twice over:
+// here attempt 1 dies after 3 s (inside the 4 s window), attempt 2 after 5 s (past the
+// window, inside twice 3 s), attempt 3 at once. Counting attempt 2 as up at 4 s would
+// report success for a component about to be BROKEN.
+TEST_F(NucleusE2E, ARunThatFailedMustOutliveItsFailedRunBeforeTheDeploymentSucceeds) {
+  n().WriteConfig(n().DefaultConfig() + "        runStableMs: 4000\n");
+  ASSERT_TRUE(n().Start());
+  const std::string name = "lichen.e2e.SlowCrasher";
+  auto d = Deploy({"-r", Recipes(), "-m", name + "=1.0.0"});
+  EXPECT_EQ(d.row.status, "FAILED") << d.cli.Describe() << "\n" << n().Log();
+  EXPECT_NE(d.row.error_stack.find("COMPONENT_BROKEN"), std::string::npos) << d.cli.Describe();
+  EXPECT_TRUE(n().WaitLog(name, "slow crash attempt 3")) << n().Log(name);
+  EXPECT_EQ(n().ComponentState(name), "BROKEN");
+}
+
 TEST_F(NucleusE2EStarted, StartupThatKeepsFailingGoesBrokenAndFailsTheDeployment) {
   const std::string name = "lichen.e2e.StartupCrasher";
   auto d = Deploy({"-r", Recipes(), "-m", name + "=1.0.0"});

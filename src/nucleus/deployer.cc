@@ -692,6 +692,7 @@ void Deployer::Apply(Plan plan) {
 }
 
 void Deployer::BeginWait() {
+  active_->waiting_since = std::chrono::steady_clock::now();
   deadline_.expires_after(env_.runtime.deployment_timeout);
   deadline_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || !active_) return;
@@ -745,12 +746,17 @@ void Deployer::CheckSettled() {
     }
     if (!info->settled) {
       all_settled = false;
-    } else if (info->state == State::kRunning && info->run_based &&
-               now - info->running_since < env_.runtime.run_stable) {
+    } else if (info->state == State::kRunning && info->run_based) {
       // A Run process that dies right after starting must fail the deployment.
-      all_settled = false;
-      const auto at = info->running_since + env_.runtime.run_stable;
-      if (!recheck_at || at < *recheck_at) recheck_at = at;
+      std::optional<std::chrono::milliseconds> failed_run;
+      if (info->failed_run && info->failed_at >= active_->waiting_since) {
+        failed_run = info->failed_run;
+      }
+      const auto at = info->running_since + env_.runtime.RunStableAfter(failed_run);
+      if (now < at) {
+        all_settled = false;
+        if (!recheck_at || at < *recheck_at) recheck_at = at;
+      }
     }
   }
   if (recheck_at) {

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,6 +87,7 @@ class Deployer {
     bool cancel_requested = false;
     Json snapshot;  // the services tree before applying
     std::set<std::string> touched;
+    std::chrono::steady_clock::time_point waiting_since{};  // components applied, or rolled back
     std::optional<DeploymentFailure> failure;  // why we are rolling back
     std::map<std::string, std::string> progress;  // artifact URI -> where its download stands
   };

@@ -1,5 +1,6 @@
 #include "nucleus/runtime_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -299,6 +300,12 @@ Result<RuntimeConfig> ParseRuntimeConfig(const Json& configuration, const Json& 
     return aws.error();
   }
   return out;
+}
+
+std::chrono::milliseconds RuntimeConfig::RunStableAfter(
+    std::optional<std::chrono::milliseconds> failed_run) const {
+  if (!failed_run) return run_stable;
+  return std::clamp(2 * *failed_run, run_stable, 10 * run_stable);
 }
 
 Result<RuntimeConfig> LoadRuntimeConfig(const std::string& path) {

@@ -91,6 +91,12 @@ struct RuntimeConfig {
   // its component as RUNNING (the Java nucleus polls once a second, so a Run that dies
   // at once fails the deployment there too).
   std::chrono::milliseconds run_stable{1000};
+  // How long a Run process must stay up to count as started, given how long its last run
+  // that failed during the deployment lasted: twice that (at most ten windows), never
+  // less than run_stable. A Run that fails at about the window's length is not counted as
+  // up on the attempt that happens to last a little longer.
+  std::chrono::milliseconds RunStableAfter(
+      std::optional<std::chrono::milliseconds> failed_run) const;
   std::string cli_group;  // lichen.cliGroup: may read the CLI token besides root
   AwsSettings aws;
   DockerSettings docker;

@@ -189,5 +189,17 @@ TEST(RuntimeConfig, AMissingFileIsAnError) {
   EXPECT_NE(config.error().message.find("/nonexistent/lichen/config.yaml"), std::string::npos);
 }
 
+TEST(RuntimeConfig, ARunThatFailedDuringTheDeploymentMustOutliveItTwice) {
+  using std::chrono::milliseconds;
+  RuntimeConfig config;
+  config.run_stable = milliseconds(1000);
+  EXPECT_EQ(config.RunStableAfter(std::nullopt), milliseconds(1000));
+  EXPECT_EQ(config.RunStableAfter(milliseconds(100)), milliseconds(1000));  // never shorter
+  EXPECT_EQ(config.RunStableAfter(milliseconds(900)), milliseconds(1800));
+  EXPECT_EQ(config.RunStableAfter(milliseconds(60000)), milliseconds(10000));  // bounded
+  config.run_stable = milliseconds(0);  // the window turned off stays off
+  EXPECT_EQ(config.RunStableAfter(milliseconds(900)), milliseconds(0));
+}
+
 }  // namespace
 }  // namespace lichen::nucleus

@@ -385,6 +385,10 @@ Services::Info Services::InfoOf(const std::string& name, const Managed& m) const
   if (auto since = running_since_.find(name); since != running_since_.end()) {
     info.running_since = since->second;
   }
+  if (auto failed = failed_runs_.find(name); failed != failed_runs_.end()) {
+    info.failed_run = failed->second.lasted;
+    info.failed_at = failed->second.at;
+  }
   return info;
 }
 
@@ -536,9 +540,15 @@ void Services::OnStateChange(lifecycle::Component& c, State from, State to,
   event.contexts = contexts;
   logs_.Log(event);
   logs_.LogComponent(name, event);
+  const auto now = std::chrono::steady_clock::now();
   if (to == State::kRunning) {
-    running_since_[name] = std::chrono::steady_clock::now();
+    running_since_[name] = now;
   } else {
+    if (auto since = running_since_.find(name);
+        since != running_since_.end() && to == State::kErrored) {
+      failed_runs_[name] = {
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - since->second), now};
+    }
     running_since_.erase(name);
   }
 

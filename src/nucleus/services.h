@@ -74,6 +74,9 @@ class Services : public lifecycle::ComponentObserver {
     bool settled;
     bool run_based = false;  // RUNNING means "its Run process started", not "it started"
     std::chrono::steady_clock::time_point running_since{};
+    // Its last Run that ended in an error: how long it had been up, and when it ended.
+    std::optional<std::chrono::milliseconds> failed_run{};
+    std::chrono::steady_clock::time_point failed_at{};
   };
   std::vector<Info> List() const;
   std::optional<Info> Find(const std::string& name) const;
@@ -149,6 +152,11 @@ class Services : public lifecycle::ComponentObserver {
   std::map<std::string, Managed> removing_;
   std::map<std::string, std::chrono::steady_clock::time_point>
       running_since_;  // stopping, dropped once FINISHED
+  struct FailedRun {
+    std::chrono::milliseconds lasted;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, FailedRun> failed_runs_;  // the last Run of each that ended in error
   std::function<void()> on_change_;
   bool stopping_all_ = false;
   std::function<void()> stop_all_done_;

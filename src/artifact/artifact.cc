@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "common/text.h"
 #include "recipe/artifact_uri.h"
 
 namespace lichen::artifact {
@@ -22,10 +23,7 @@ namespace fs = std::filesystem;
 
 constexpr size_t kChunk = 64 * 1024;
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using text::Lower;
 
 const EVP_MD* DigestFor(const std::string& algorithm) {
   const std::string a = Lower(algorithm);

@@ -14,6 +14,8 @@
 #include <thread>
 #include <utility>
 
+#include "common/text.h"
+
 namespace lichen::aws {
 namespace {
 
@@ -21,11 +23,7 @@ Error CredError(std::string_view code, std::string message) {
   return MakeError(std::string(code), std::move(message));
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+using text::Trim;
 
 // Enough of the body to explain an error without flooding the log.
 std::string Excerpt(std::string_view body) {
@@ -145,8 +143,7 @@ Result<Credentials> ParseSharedCredentials(std::string_view text, std::string_vi
     if (!in_profile) continue;
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) continue;  // continuation lines of other keys
-    std::string key(Trim(line.substr(0, eq)));
-    for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const std::string key = text::Lower(Trim(line.substr(0, eq)));
     std::string value(Trim(line.substr(eq + 1)));
     if (key == "aws_access_key_id") {
       c.access_key_id = value;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aws/sigv4.h"
+#include "common/text.h"
 
 namespace lichen::aws {
 
@@ -27,22 +28,8 @@ Error EcrError(std::string message) {
   return MakeError(std::string(kEcrCredentialError), std::move(message));
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
-std::string Trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) {
-    return "";
-  }
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
+using text::Lower;
+using text::Trim;
 
 // Server-supplied text fit for one line of an error: printable, bounded.
 std::string Excerpt(std::string_view s, size_t max = 300) {
@@ -53,7 +40,7 @@ std::string Excerpt(std::string_view s, size_t max = 300) {
   if (s.size() > max) {
     out += "...";
   }
-  return Trim(out);
+  return std::string(Trim(out));
 }
 
 bool IsRegistryId(std::string_view id) {

@@ -12,27 +12,16 @@
 #include <thread>
 #include <vector>
 
+#include "common/text.h"
+
 namespace lichen::aws {
 
 namespace {
 
 constexpr size_t kMaxErrorBody = 64 * 1024;
 
-std::string Lower(std::string s) {
-  for (char& c : s) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
-
-std::string Trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) {
-    return "";
-  }
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
+using text::Lower;
+using text::Trim;
 
 // <Code>...</Code> of an S3 XML error body; empty when there is none.
 std::string XmlCode(const std::string& body) {
@@ -182,7 +171,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   if (line.rfind("HTTP/", 0) == 0) {
     ex->headers.clear();  // a new response (after 100 Continue or a redirect)
   } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-    ex->headers[Lower(std::string(line.substr(0, colon)))] = Trim(line.substr(colon + 1));
+    ex->headers[Lower(line.substr(0, colon))] = Trim(line.substr(colon + 1));
   }
   return size * n;
 }

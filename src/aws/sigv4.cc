@@ -8,6 +8,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "common/text.h"
+
 namespace lichen::aws {
 namespace {
 
@@ -15,20 +17,14 @@ bool Unreserved(unsigned char c) {
   return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
+using text::Lower;
 
 // Trimmed, with every run of whitespace made one space (what AWS and the JS SDK do).
 std::string CanonicalValue(std::string_view v) {
   std::string out;
   bool space = false;
   for (char c : v) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+    if (text::IsSpace(c)) {
       space = true;
       continue;
     }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "common/text.h"
 #include "docker/image_reference.h"
 
 namespace lichen::docker {
@@ -26,15 +27,8 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-bool Contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using text::Contains;
+using text::Lower;
 
 // Percent-encodes everything but unreserved characters and those image names and ids
 // use in paths (":" "/" "@"), which the daemon's router expects verbatim.

@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/text.h"
 #include "docker/socket_access.h"
 
 namespace lichen::docker {
@@ -27,15 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-bool Contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using text::Contains;
+using text::Lower;
 
 // The state one EnsureImages (or RemoveImage) call shares between its threads: the log, and
 // whether an image has failed, which ends the waits between retries of the others (the

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/text.h"
+
 namespace lichen::docker {
 namespace {
 
@@ -36,24 +38,9 @@ bool IsLowerAlnum(char c) { return IsLower(c) || IsDigit(c); }
 bool IsWordChar(char c) { return IsAlnum(c) || c == '_'; }
 bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool IsLowerHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f'); }
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-char ToLower(char c) { return IsUpper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ToLower);
-  return out;
-}
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (ToLower(s[i]) != ToLower(prefix[i])) return false;
-  }
-  return true;
-}
+using text::IsSpace;
+using text::Lower;
+using text::StartsWithIgnoreCase;
 
 // Printable form of user input for an error message: control and non-ASCII bytes are
 // escaped as \xNN, and very long input is cut.

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_depth.h"
+#include "common/text.h"
 
 namespace lichen::docker {
 namespace {
@@ -25,31 +26,7 @@ constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kMaxCreateBodyDepth = 64;
 constexpr size_t kMaxChunkLine = 1024;
 
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool IContains(std::string_view haystack, std::string_view needle) {
-  if (needle.size() > haystack.size()) return false;
-  for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
-    if (IEquals(haystack.substr(i, needle.size()), needle)) return true;
-  }
-  return false;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
+using text::Trim;
 
 // The request target's path without the API version prefix and the query.
 std::string_view ApiPath(std::string_view target) {
@@ -283,7 +260,7 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
     const std::string_view name = Trim(h.substr(0, colon));
     const std::string_view value = Trim(h.substr(colon + 1));
     bool framing = false;
-    if (IEquals(name, "Content-Length")) {
+    if (text::EqualsIgnoreCase(name, "Content-Length")) {
       uint64_t v = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
       if (ec != std::errc() || p != value.data() + value.size()) {
@@ -292,13 +269,13 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
       }
       length = v;
       framing = true;
-    } else if (IEquals(name, "Transfer-Encoding")) {
-      chunked = IContains(value, "chunked");
+    } else if (text::EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      chunked = text::ContainsIgnoreCase(value, "chunked");
       framing = true;
-    } else if (IEquals(name, "Expect")) {
+    } else if (text::EqualsIgnoreCase(name, "Expect")) {
       framing = true;  // the body is read here before anything goes upstream
-    } else if (IEquals(name, "Upgrade") ||
-               (IEquals(name, "Connection") && IContains(value, "upgrade"))) {
+    } else if (text::EqualsIgnoreCase(name, "Upgrade") ||
+               (text::EqualsIgnoreCase(name, "Connection") && text::ContainsIgnoreCase(value, "upgrade"))) {
       upgrade = true;
     }
     if (!framing) kept.append(h).append("\r\n");

@@ -1,5 +1,6 @@
 #include "recipe/artifact_uri.h"
 
+#include "common/text.h"
 #include "docker/image_reference.h"
 #include "recipe/keys.h"
 #include "recipe/scalar.h"
@@ -7,10 +8,7 @@
 namespace lichen::recipe {
 namespace {
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using text::Lower;
 
 bool HasSpace(const std::string& s) { return s.find_first_of(" \t\r\n") != std::string::npos; }
 

@@ -4,10 +4,12 @@
 #include <cctype>
 #include <vector>
 
+#include "common/text.h"
+
 namespace lichen::recipe {
 namespace {
 
-char Fold(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+using text::ToLower;
 
 // Optimal string alignment distance (Damerau-Levenshtein without repeated edits).
 size_t EditDistance(std::string_view a, std::string_view b) {
@@ -17,9 +19,9 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   for (size_t j = 0; j <= m; ++j) d[0][j] = j;
   for (size_t i = 1; i <= n; ++i) {
     for (size_t j = 1; j <= m; ++j) {
-      size_t cost = Fold(a[i - 1]) == Fold(b[j - 1]) ? 0 : 1;
+      size_t cost = ToLower(a[i - 1]) == ToLower(b[j - 1]) ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && Fold(a[i - 1]) == Fold(b[j - 2]) && Fold(a[i - 2]) == Fold(b[j - 1])) {
+      if (i > 1 && j > 1 && ToLower(a[i - 1]) == ToLower(b[j - 2]) && ToLower(a[i - 2]) == ToLower(b[j - 1])) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
     }
@@ -31,7 +33,7 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return Fold(x) == Fold(y); });
+                                            [](char x, char y) { return ToLower(x) == ToLower(y); });
 }
 
 std::optional<std::string> SuggestKey(std::string_view key,

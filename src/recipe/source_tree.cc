@@ -7,14 +7,12 @@
 #include <cstdlib>
 #include <limits>
 
+#include "common/text.h"
+
 namespace lichen::recipe {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using text::Lower;
 
 bool AllOf(std::string_view s, size_t from, bool (*pred)(char)) {
   if (from >= s.size()) return false;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "aws/s3.h"
+#include "common/text.h"
 #include "docker/image_puller.h"
 #include "recipe/artifact_uri.h"
 #include "recipe/interpolate.h"
@@ -25,8 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string Extension(const std::string& path) {
-  auto ext = fs::path(path).extension().string();
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string ext = text::Lower(fs::path(path).extension().string());
   return ext == ".json" ? "json" : "yaml";
 }
 

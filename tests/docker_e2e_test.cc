@@ -692,10 +692,13 @@ TEST_F(DockerE2E, AComposeFileWithErrorsFailsTheDeploymentAndRollsBack) {
 class HangingRegistry {
  public:
   explicit HangingRegistry(const std::string& dir)
-      : port_file_(dir + "/hanging.port"), hold_(dir + "/hanging.hold"), hits_(dir + "/hanging.hits") {
+      : port_file_(dir + "/hanging.port"),
+        hold_(dir + "/hanging.hold"),
+        hits_(dir + "/hanging.hits") {
     WriteFile(hold_, "");
-    proc_ = RunningCommand::Start({"/usr/bin/python3", SourceDir() + "/tests/docker/hanging_registry.py",
-                                   port_file_, kOpen, hold_, hits_});
+    proc_ = RunningCommand::Start({"/usr/bin/python3",
+                                   SourceDir() + "/tests/docker/hanging_registry.py", port_file_,
+                                   kOpen, hold_, hits_});
     if (WaitFor([&] { return ReadFile(port_file_).find('\n') != std::string::npos; }, 20000ms)) {
       port_ = ReadFile(port_file_);
       port_ = port_.substr(0, port_.find('\n'));
@@ -752,9 +755,9 @@ class PrivateDockerd {
     // Its log goes to a file: nobody drains a pipe while it runs.
     daemon_ = RunningCommand::Start(
         {"/bin/bash", "-c",
-         "exec dockerd --data-root " + dir_ + "/data --exec-root " + dir_ +
-             "/exec --pidfile " + dir_ + "/dockerd.pid -H unix://" + socket_ +
-             " --bridge " + bridge_ + " --iptables=false --ip6tables=false --shutdown-timeout 2 >>" + dir_ +
+         "exec dockerd --data-root " + dir_ + "/data --exec-root " + dir_ + "/exec --pidfile " +
+             dir_ + "/dockerd.pid -H unix://" + socket_ + " --bridge " + bridge_ +
+             " --iptables=false --ip6tables=false --shutdown-timeout 2 >>" + dir_ +
              "/dockerd.log 2>&1"});
     return WaitFor([&] { return Ping(); }, 60000ms, 50ms);
   }
@@ -765,8 +768,9 @@ class PrivateDockerd {
     (void)daemon_.Finish(30000ms);
   }
   bool Ping() const {
-    return RunCommand({"/usr/bin/curl", "-s", "-m", "2", "--unix-socket", socket_, "http://d/_ping"},
-                      5000ms)
+    return RunCommand(
+               {"/usr/bin/curl", "-s", "-m", "2", "--unix-socket", socket_, "http://d/_ping"},
+               5000ms)
                .out == "OK";
   }
   CommandResult Cli(std::vector<std::string> args) const {
@@ -923,7 +927,8 @@ TEST_F(DockerE2E, ADaemonRestartedUnderARunningContainerBringsTheComponentBack) 
       },
       30000ms))
       << n().Log();
-  auto running = daemon.Cli({"ps", "-q", "--filter", "label=lichen.component=com.example.UnderRun"});
+  auto running =
+      daemon.Cli({"ps", "-q", "--filter", "label=lichen.component=com.example.UnderRun"});
   EXPECT_EQ(running.exit_code, 0) << running.Describe();
   EXPECT_FALSE(running.out.empty()) << "no container of the component runs\n" << n().Log();
   EXPECT_EQ(running.out.find('\n'), std::string::npos) << "more than one: " << running.out;

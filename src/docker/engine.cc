@@ -436,7 +436,8 @@ Result<PullResult> Engine::Pull(const std::string& image, const std::optional<Re
     }
     PullProgress p{Str(j, "status"), Str(j, "id"), Str(j, "progress"), 0, 0, line};
     if (auto d = j.find("progressDetail"); d != j.end() && d->is_object()) {
-      if (auto c = d->find("current"); c != d->end() && c->is_number()) p.current = c->get<int64_t>();
+      if (auto c = d->find("current"); c != d->end() && c->is_number())
+        p.current = c->get<int64_t>();
       if (auto t = d->find("total"); t != d->end() && t->is_number()) p.total = t->get<int64_t>();
     }
     if (p.status.rfind("Digest: ", 0) == 0) result.digest = p.status.substr(8);

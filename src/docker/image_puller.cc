@@ -71,7 +71,8 @@ class Run {
     while (!first_error_ && !cancelled_) {
       const auto now = std::chrono::steady_clock::now();
       if (now >= end) return true;
-      cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(end - now, milliseconds(100)));
+      cv_.wait_for(lock,
+                   std::min<std::chrono::steady_clock::duration>(end - now, milliseconds(100)));
     }
     return false;
   }
@@ -363,7 +364,8 @@ Result<void> ImagePuller::EnsureImages(const std::vector<std::string>& uris) con
   work();  // the caller's thread is one of the `parallel`
   for (auto& t : pool) t.join();
   if (auto e = run.first_error()) return *e;
-  if (cancelled_) return MakeError(kDeployDockerPullError, "image pulls cancelled: the runtime is stopping");
+  if (cancelled_)
+    return MakeError(kDeployDockerPullError, "image pulls cancelled: the runtime is stopping");
   return {};
 }
 

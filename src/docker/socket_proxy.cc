@@ -275,7 +275,8 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
     } else if (text::EqualsIgnoreCase(name, "Expect")) {
       framing = true;  // the body is read here before anything goes upstream
     } else if (text::EqualsIgnoreCase(name, "Upgrade") ||
-               (text::EqualsIgnoreCase(name, "Connection") && text::ContainsIgnoreCase(value, "upgrade"))) {
+               (text::EqualsIgnoreCase(name, "Connection") &&
+                text::ContainsIgnoreCase(value, "upgrade"))) {
       upgrade = true;
     }
     if (!framing) kept.append(h).append("\r\n");

@@ -38,7 +38,8 @@ Result<std::optional<int64_t>> Number(const Json& parent, std::string_view key,
   const Json* v = Member(parent, key);
   if (!v) return std::optional<int64_t>();
   auto n = recipe::ScalarInt(*v);
-  if (!n || *n < lo || *n > hi) return MakeError(where + std::string(key) + ": expected " + expected);
+  if (!n || *n < lo || *n > hi)
+    return MakeError(where + std::string(key) + ": expected " + expected);
   return std::optional<int64_t>(*n);
 }
 

@@ -620,8 +620,9 @@ void Services::ReleaseExternal(lifecycle::Component& c, Release when,
   // with it. When the daemon is restarting, that is a wait for the daemon, which also
   // keeps the restart from failing (and counting towards BROKEN) while it is away. A stop
   // never waits for Docker.
-  const std::chrono::milliseconds wait_for_daemon =
-      when == Release::kBeforeStart ? env_.runtime.docker.daemon_wait : std::chrono::milliseconds(0);
+  const std::chrono::milliseconds wait_for_daemon = when == Release::kBeforeStart
+                                                        ? env_.runtime.docker.daemon_wait
+                                                        : std::chrono::milliseconds(0);
   // Removals, rollbacks and StopAll re-check their wait after the component moves on.
   janitor_->Clean(
       c.name(), env_.runtime.stop_grace,

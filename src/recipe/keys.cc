@@ -21,7 +21,8 @@ size_t EditDistance(std::string_view a, std::string_view b) {
     for (size_t j = 1; j <= m; ++j) {
       size_t cost = ToLower(a[i - 1]) == ToLower(b[j - 1]) ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && ToLower(a[i - 1]) == ToLower(b[j - 2]) && ToLower(a[i - 2]) == ToLower(b[j - 1])) {
+      if (i > 1 && j > 1 && ToLower(a[i - 1]) == ToLower(b[j - 2]) &&
+          ToLower(a[i - 2]) == ToLower(b[j - 1])) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
     }
@@ -32,8 +33,9 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }  // namespace
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return ToLower(x) == ToLower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ToLower(x) == ToLower(y);
+         });
 }
 
 std::optional<std::string> SuggestKey(std::string_view key,

@@ -26,7 +26,23 @@ constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kMaxCreateBodyDepth = 64;
 constexpr size_t kMaxChunkLine = 1024;
 
-using text::Trim;
+// HTTP's optional white space is spaces and tabs only, and no line may hold another
+// control character: a bare CR or LF that this parser kept inside a line could end a
+// line for dockerd's, which would then see a request boundary (say, an unlabelled
+// create) where this one does not.
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool HasControl(std::string_view s) {
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return true;
+  }
+  return false;
+}
 
 // The request target's path without the API version prefix and the query.
 std::string_view ApiPath(std::string_view target) {
@@ -43,7 +59,7 @@ std::string_view ApiPath(std::string_view target) {
 }
 
 std::optional<uint64_t> ParseHex(std::string_view s) {
-  s = Trim(s.substr(0, s.find(';')));
+  s = TrimOws(s.substr(0, s.find(';')));
   uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
@@ -158,7 +174,8 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
           if (in_.size() > kMaxChunkLine) error = "chunk-size line too long";
           return;
         }
-        auto size = ParseHex(std::string_view(in_).substr(0, eol));
+        const std::string_view size_line = std::string_view(in_).substr(0, eol);
+        auto size = HasControl(size_line) ? std::nullopt : ParseHex(size_line);
         if (!size) {
           error = "malformed chunk size";
           return;
@@ -172,7 +189,7 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
         if (*size == 0) {
           phase_ = Phase::kTrailer;
         } else {
-          remaining_ = *size + 2;  // the data and its CRLF
+          remaining_ = *size;
           phase_ = Phase::kChunkData;
         }
         break;
@@ -180,9 +197,7 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
       case Phase::kChunkData: {
         const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, in_.size()));
         if (dechunk_) {
-          // The CRLF after the data is not part of the body.
-          const uint64_t data_left = remaining_ > 2 ? remaining_ - 2 : 0;
-          create_body_.append(in_, 0, static_cast<size_t>(std::min<uint64_t>(take, data_left)));
+          create_body_.append(in_, 0, take);
           if (create_body_.size() > max_create_body_) {
             error = "create body too large";
             return;
@@ -193,6 +208,17 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
         in_.erase(0, take);
         remaining_ -= take;
         if (remaining_ > 0) return;
+        phase_ = Phase::kChunkEnd;
+        break;
+      }
+      case Phase::kChunkEnd: {  // the CRLF after a chunk's data, and nothing else
+        if (in_.size() < 2) return;
+        if (in_.compare(0, 2, "\r\n") != 0) {
+          error = "chunk data not followed by CRLF";
+          return;
+        }
+        if (!dechunk_) out.append("\r\n");
+        in_.erase(0, 2);
         phase_ = Phase::kChunkSize;
         break;
       }
@@ -200,6 +226,10 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
         const size_t eol = in_.find("\r\n");
         if (eol == std::string::npos) {
           if (in_.size() > kMaxHead) error = "trailer too long";
+          return;
+        }
+        if (HasControl(std::string_view(in_).substr(0, eol))) {
+          error = "control character in a trailer line";
           return;
         }
         const bool last = eol == 0;
@@ -232,6 +262,10 @@ void RequestRewriter::Advance(std::string& out, std::string& error) {
 bool RequestRewriter::StartRequest(std::string head, std::string& out, std::string& error) {
   const size_t line_end = head.find("\r\n");
   std::string_view line = std::string_view(head).substr(0, line_end);
+  if (HasControl(line)) {
+    error = "control character in the request line";
+    return false;
+  }
   const size_t sp1 = line.find(' ');
   const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
@@ -242,7 +276,7 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
 
   std::optional<uint64_t> length;
-  bool chunked = false;
+  std::optional<bool> chunked_coding;  // whether Transfer-Encoding ends in chunked
   bool upgrade = false;
   std::string kept;  // the head without its framing headers (for a rewritten create)
   kept.append(line).append("\r\n");
@@ -252,15 +286,26 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
     std::string_view h = std::string_view(head).substr(at, eol - at);
     at = eol + 2;
     if (h.empty()) break;
+    if (HasControl(h)) {
+      error = "control character in a header line";
+      return false;
+    }
     const size_t colon = h.find(':');
-    if (colon == std::string_view::npos) {
+    // No white space in or after the name: obsolete line folding, and "Name :" that
+    // parsers read differently, are refused.
+    const std::string_view name = h.substr(0, colon);
+    if (colon == std::string_view::npos || name.empty() ||
+        name.find_first_of(" \t") != std::string_view::npos) {
       error = "malformed header line";
       return false;
     }
-    const std::string_view name = Trim(h.substr(0, colon));
-    const std::string_view value = Trim(h.substr(colon + 1));
+    const std::string_view value = TrimOws(h.substr(colon + 1));
     bool framing = false;
     if (text::EqualsIgnoreCase(name, "Content-Length")) {
+      if (length) {
+        error = "more than one Content-Length";
+        return false;
+      }
       uint64_t v = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
       if (ec != std::errc() || p != value.data() + value.size()) {
@@ -270,7 +315,13 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
       length = v;
       framing = true;
     } else if (text::EqualsIgnoreCase(name, "Transfer-Encoding")) {
-      chunked = text::ContainsIgnoreCase(value, "chunked");
+      if (chunked_coding) {
+        error = "more than one Transfer-Encoding";
+        return false;
+      }
+      const size_t comma = value.rfind(',');
+      chunked_coding = text::EqualsIgnoreCase(
+          TrimOws(comma == std::string_view::npos ? value : value.substr(comma + 1)), "chunked");
       framing = true;
     } else if (text::EqualsIgnoreCase(name, "Expect")) {
       framing = true;  // the body is read here before anything goes upstream
@@ -281,6 +332,17 @@ bool RequestRewriter::StartRequest(std::string head, std::string& out, std::stri
     }
     if (!framing) kept.append(h).append("\r\n");
   }
+  // A request whose length the two parsers could read differently is refused (as
+  // RFC 9112 section 6.1 allows), not forwarded.
+  if (chunked_coding && length) {
+    error = "both Content-Length and Transfer-Encoding";
+    return false;
+  }
+  if (chunked_coding && !*chunked_coding) {
+    error = "a Transfer-Encoding that does not end in chunked";
+    return false;
+  }
+  const bool chunked = chunked_coding.value_or(false);
   after_body_ = upgrade ? Phase::kRaw : Phase::kHead;
 
   if (IsLabelledCreate(method, target)) {

@@ -87,7 +87,16 @@ class RequestRewriter {
   uint64_t containers_created() const { return containers_created_; }
 
  private:
-  enum class Phase { kHead, kBody, kChunkSize, kChunkData, kTrailer, kCreateBody, kRaw };
+  enum class Phase {
+    kHead,
+    kBody,
+    kChunkSize,
+    kChunkData,
+    kChunkEnd,
+    kTrailer,
+    kCreateBody,
+    kRaw
+  };
   void Advance(std::string& out, std::string& error);
   bool StartRequest(std::string head, std::string& out, std::string& error);
   bool EmitCreate(std::string& out, std::string& error);

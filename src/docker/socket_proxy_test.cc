@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -52,6 +53,46 @@ TEST(CreateBodyTest, AddsOurLabelsAndKeepsTheOthers) {
       "{\"Env\":" + std::string(100000, '[') + std::string(100000, ']') + "}", {});
   ASSERT_FALSE(deep.ok());
   EXPECT_NE(deep.error().message.find("nests deeper"), std::string::npos);
+}
+
+// Requests whose framing dockerd's parser could read differently from the proxy's (and so
+// see a create the proxy did not label) are refused, whole.
+TEST(RequestRewriterTest, AmbiguousFramingIsRefused) {
+  const std::map<std::string, std::string> labels{{"lichen.component", "c"}};
+  const std::string create = "POST /containers/create HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}";
+  const std::pair<std::string, std::string> cases[] = {
+      {"POST /build HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n" + create,
+       "malformed chunk size"},
+      {"POST /build HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n",
+       "chunk data not followed by CRLF"},
+      {"POST /build HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\n\r\n" + create,
+       "control character in a trailer line"},
+      {"GET /_ping HTTP/1.1\r\nX: y\n\r\n" + create, "control character in a header line"},
+      {"GET /_ping HTTP/1.1\nHost: d\r\n\r\n", "control character in the request line"},
+      {"POST /build HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}", "malformed header line"},
+      {"POST /build HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", "malformed header line"},
+      {"POST /build HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 0\r\n\r\n{}",
+       "more than one Content-Length"},
+      {"POST /build HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       "both Content-Length and Transfer-Encoding"},
+      {"POST /build HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+       "does not end in chunked"},
+  };
+  for (const auto& [request, why] : cases) {
+    RequestRewriter rewriter(labels, 64 * 1024);
+    auto out = rewriter.Feed(request);
+    ASSERT_FALSE(out.ok()) << request;
+    EXPECT_NE(out.error().message.find(why), std::string::npos)
+        << request << " -> " << out.error().message;
+  }
+  // What is well formed still passes, with optional white space and a chunk extension.
+  RequestRewriter rewriter(labels, 64 * 1024);
+  const std::string fine =
+      "POST /build HTTP/1.1\r\nTransfer-Encoding:\tgzip, chunked \r\nX-A:b\r\n\r\n"
+      "2;ext=1\r\nab\r\n0\r\nTrailer: t\r\n\r\nGET /_ping HTTP/1.1\r\n\r\n";
+  auto out = rewriter.Feed(fine);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(*out, fine);
 }
 
 TEST(RequestMatchTest, RecognisesCreateAndStartWithOrWithoutAVersion) {

@@ -697,12 +697,19 @@ void Deployer::BeginWait() {
   deadline_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive || !active_) return;
     std::string waiting;
+    const auto now = std::chrono::steady_clock::now();
     for (const auto& name : active_->touched) {
       auto info = services_.Find(name);
-      if (info && !info->settled) {
-        waiting +=
-            (waiting.empty() ? "" : ", ") + name + " (" + lifecycle::ToString(info->state) + ")";
+      if (!info) continue;
+      std::string why;
+      if (!info->settled) {
+        why = lifecycle::ToString(info->state);
+      } else if (auto at = CountsAsUpAt(*info); at && now < *at) {
+        why = "RUNNING, not up long enough yet";
+      } else {
+        continue;
       }
+      waiting += (waiting.empty() ? "" : ", ") + name + " (" + why + ")";
     }
     const std::string message = "components did not settle within " +
                                 std::to_string(env_.runtime.deployment_timeout.count()) +
@@ -716,6 +723,20 @@ void Deployer::BeginWait() {
   boost::asio::post(io_, [this, alive = alive_] {
     if (*alive) CheckSettled();
   });
+}
+
+std::optional<std::chrono::steady_clock::time_point> Deployer::CountsAsUpAt(
+    const Services::Info& info) const {
+  if (info.state != State::kRunning || !info.run_based) return std::nullopt;
+  // A Run process that dies right after starting must fail the deployment; one that
+  // already failed during this wait must outlive its longest failed run.
+  std::optional<std::chrono::milliseconds> failed_run;
+  for (const auto& failed : info.failed_runs) {
+    if (failed.at >= active_->waiting_since && (!failed_run || failed.lasted > *failed_run)) {
+      failed_run = failed.lasted;
+    }
+  }
+  return info.running_since + env_.runtime.RunStableAfter(failed_run);
 }
 
 void Deployer::CheckSettled() {
@@ -746,17 +767,9 @@ void Deployer::CheckSettled() {
     }
     if (!info->settled) {
       all_settled = false;
-    } else if (info->state == State::kRunning && info->run_based) {
-      // A Run process that dies right after starting must fail the deployment.
-      std::optional<std::chrono::milliseconds> failed_run;
-      if (info->failed_run && info->failed_at >= active_->waiting_since) {
-        failed_run = info->failed_run;
-      }
-      const auto at = info->running_since + env_.runtime.RunStableAfter(failed_run);
-      if (now < at) {
-        all_settled = false;
-        if (!recheck_at || at < *recheck_at) recheck_at = at;
-      }
+    } else if (auto at = CountsAsUpAt(*info); at && now < *at) {
+      all_settled = false;
+      if (!recheck_at || *at < *recheck_at) recheck_at = *at;
     }
   }
   if (recheck_at) {

@@ -98,6 +98,9 @@ class Deployer {
   void Apply(Plan plan);
   void BeginWait();
   void CheckSettled();
+  // When a RUNNING component whose Run process started counts as up; none for others.
+  std::optional<std::chrono::steady_clock::time_point> CountsAsUpAt(
+      const Services::Info& info) const;
   void Succeed();
   void Fail(DeploymentFailure failure);
   void StartRollback();

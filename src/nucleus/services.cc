@@ -386,8 +386,7 @@ Services::Info Services::InfoOf(const std::string& name, const Managed& m) const
     info.running_since = since->second;
   }
   if (auto failed = failed_runs_.find(name); failed != failed_runs_.end()) {
-    info.failed_run = failed->second.lasted;
-    info.failed_at = failed->second.at;
+    info.failed_runs = failed->second;
   }
   return info;
 }
@@ -540,14 +539,21 @@ void Services::OnStateChange(lifecycle::Component& c, State from, State to,
   event.contexts = contexts;
   logs_.Log(event);
   logs_.LogComponent(name, event);
-  const auto now = std::chrono::steady_clock::now();
-  if (to == State::kRunning) {
-    running_since_[name] = now;
-  } else {
+  // Timings are the current instance's: a removed one still stopping under the same name
+  // (a rollback re-added it) must not overwrite them.
+  const auto current = services_.find(name);
+  const bool stale = current != services_.end() && current->second.component &&
+                     current->second.component.get() != &c;
+  if (!stale && to == State::kRunning) {
+    running_since_[name] = std::chrono::steady_clock::now();
+  } else if (!stale) {
+    const auto now = std::chrono::steady_clock::now();
     if (auto since = running_since_.find(name);
         since != running_since_.end() && to == State::kErrored) {
-      failed_runs_[name] = {
-          std::chrono::duration_cast<std::chrono::milliseconds>(now - since->second), now};
+      auto& failed = failed_runs_[name];
+      if (failed.size() == kFailedRunsKept) failed.erase(failed.begin());
+      failed.push_back(
+          {std::chrono::duration_cast<std::chrono::milliseconds>(now - since->second), now});
     }
     running_since_.erase(name);
   }

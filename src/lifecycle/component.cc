@@ -84,6 +84,15 @@ void Component::SetState(State to, const std::string& reason) {
   if (from == to) return;
   // A success out of a state clears that state's error streak (as the reference does).
   if (to != State::kErrored && to != State::kBroken) errors_.erase(from);
+  const auto now = std::chrono::steady_clock::now();
+  if (to == State::kRunning) running_since_ = now;
+  if (from == State::kRunning && to == State::kErrored) {
+    if (failed_runs_.size() == static_cast<size_t>(kMaxErrorsInARow)) {
+      failed_runs_.erase(failed_runs_.begin());
+    }
+    failed_runs_.push_back(
+        {std::chrono::duration_cast<std::chrono::milliseconds>(now - running_since_), now});
+  }
   state_ = to;
   observer_.OnStateChange(*this, from, to, reason);
 }

@@ -76,6 +76,12 @@ class ComponentObserver {
   }
 };
 
+// A run that ended in an error (RUNNING to ERRORED): how long it had been up, and when.
+struct FailedRun {
+  std::chrono::milliseconds lasted;
+  std::chrono::steady_clock::time_point at;
+};
+
 class Component {
  public:
   // `dependencies_ready` is asked before leaving INSTALLED; call DependenciesChanged()
@@ -106,6 +112,10 @@ class Component {
   bool Settled() const;
   // Consecutive errors counted against `state` (NEW, STARTING or RUNNING).
   int ErrorCount(State state) const;
+  // When it last entered RUNNING (meaningful while RUNNING).
+  std::chrono::steady_clock::time_point running_since() const { return running_since_; }
+  // Its last runs that ended in an error, oldest first: as many as make it BROKEN.
+  const std::vector<FailedRun>& failed_runs() const { return failed_runs_; }
 
  private:
   enum class Desired { kNone, kRunning, kFinished, kNew };
@@ -154,6 +164,8 @@ class Component {
   bool keep_external_ = false;       // the stop under way follows Run's own exit 0
   bool released_for_start_ = false;  // ReleaseExternal ran for the start under way
   std::map<State, std::vector<std::chrono::steady_clock::time_point>> errors_;
+  std::chrono::steady_clock::time_point running_since_{};
+  std::vector<FailedRun> failed_runs_;
   std::mt19937 rng_{std::random_device{}()};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

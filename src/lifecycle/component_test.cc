@@ -252,6 +252,20 @@ TEST_F(ComponentTest, ErrorsFarApartDoNotAddUp) {
   EXPECT_EQ(Read("runs.txt"), "r\nr\nr\nr\nr\n");
 }
 
+// The deployer reads these to decide when a Run that failed counts as up again.
+TEST_F(ComponentTest, FailedRunsRecordHowLongTheyLastedTheLastThreeKept) {
+  spec_override_ = [](ComponentSpec& s) { s.error_reset_time = 0s; };
+  auto& c = Make(R"({"Run": "echo r >> runs.txt; n=$(wc -l < runs.txt); )"
+                 R"(if [ $n -eq 2 ]; then sleep 0.3; fi; test $n -ge 5 || exit 3"})");
+  c.Start();
+  ASSERT_TRUE(Reaches(State::kFinished));
+  ASSERT_EQ(c.failed_runs().size(), 3u);  // runs 2, 3 and 4 of the four that failed
+  EXPECT_GE(c.failed_runs()[0].lasted, 300ms);
+  EXPECT_LT(c.failed_runs()[0].at, c.failed_runs()[1].at);
+  EXPECT_LT(c.failed_runs()[1].at, c.failed_runs()[2].at);
+  EXPECT_LE(c.failed_runs()[2].at, c.running_since());  // run 5 started after run 4 failed
+}
+
 TEST_F(ComponentTest, RunTimeoutIsAnError) {
   auto& c = Make(R"({"Run": {"Script": "sleep 30", "Timeout": 1}})");
   c.Start();

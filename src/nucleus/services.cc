@@ -382,12 +382,8 @@ Services::Info Services::InfoOf(const std::string& name, const Managed& m) const
   const auto& steps = m.component->spec().lifecycle;
   info.run_based = steps.Find(recipe::StepKind::kRun) != nullptr &&
                    steps.Find(recipe::StepKind::kStartup) == nullptr;
-  if (auto since = running_since_.find(name); since != running_since_.end()) {
-    info.running_since = since->second;
-  }
-  if (auto failed = failed_runs_.find(name); failed != failed_runs_.end()) {
-    info.failed_runs = failed->second;
-  }
+  info.running_since = m.component->running_since();
+  info.failed_runs = m.component->failed_runs();
   return info;
 }
 
@@ -539,24 +535,6 @@ void Services::OnStateChange(lifecycle::Component& c, State from, State to,
   event.contexts = contexts;
   logs_.Log(event);
   logs_.LogComponent(name, event);
-  // Timings are the current instance's: a removed one still stopping under the same name
-  // (a rollback re-added it) must not overwrite them.
-  const auto current = services_.find(name);
-  const bool stale = current != services_.end() && current->second.component &&
-                     current->second.component.get() != &c;
-  if (!stale && to == State::kRunning) {
-    running_since_[name] = std::chrono::steady_clock::now();
-  } else if (!stale) {
-    const auto now = std::chrono::steady_clock::now();
-    if (auto since = running_since_.find(name);
-        since != running_since_.end() && to == State::kErrored) {
-      auto& failed = failed_runs_[name];
-      if (failed.size() == kFailedRunsKept) failed.erase(failed.begin());
-      failed.push_back(
-          {std::chrono::duration_cast<std::chrono::milliseconds>(now - since->second), now});
-    }
-    running_since_.erase(name);
-  }
 
   if (!stopping_all_) {
     for (auto& [other, m] : services_) {

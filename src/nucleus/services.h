@@ -67,11 +67,6 @@ class Services : public lifecycle::ComponentObserver {
   // changed (an UpdateConfiguration over IPC) restarts.
   void Refresh();
 
-  // A Run that ended in an error: how long it had been up, and when it ended.
-  struct FailedRun {
-    std::chrono::milliseconds lasted;
-    std::chrono::steady_clock::time_point at;
-  };
   struct Info {
     std::string name;
     std::string version;
@@ -79,8 +74,7 @@ class Services : public lifecycle::ComponentObserver {
     bool settled;
     bool run_based = false;  // RUNNING means "its Run process started", not "it started"
     std::chrono::steady_clock::time_point running_since{};
-    // Its last Runs that ended in an error, oldest first.
-    std::vector<FailedRun> failed_runs{};
+    std::vector<lifecycle::FailedRun> failed_runs{};  // oldest first
   };
   std::vector<Info> List() const;
   std::optional<Info> Find(const std::string& name) const;
@@ -154,11 +148,6 @@ class Services : public lifecycle::ComponentObserver {
   std::map<std::string, lifecycle::RunAs> run_as_cache_;
   std::map<std::string, Managed> services_;
   std::map<std::string, Managed> removing_;
-  std::map<std::string, std::chrono::steady_clock::time_point>
-      running_since_;  // stopping, dropped once FINISHED
-  // As many as it takes to go BROKEN: a short failure must not hide a longer one.
-  static constexpr size_t kFailedRunsKept = 3;
-  std::map<std::string, std::vector<FailedRun>> failed_runs_;
   std::function<void()> on_change_;
   bool stopping_all_ = false;
   std::function<void()> stop_all_done_;

@@ -5,6 +5,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/text.h"
+
 namespace lichen::config {
 
 // Deepest path and deepest value accepted; deeper input is rejected instead of
@@ -34,8 +36,6 @@ struct WatchRegistry {
 }  // namespace detail
 
 namespace {
-
-char FoldChar(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool DepthWithin(const Json& value, int limit) {
   if (!value.is_structured()) return true;
@@ -99,19 +99,9 @@ const Json* FindKey(const Json& object, std::string_view key) {
 
 }  // namespace
 
-std::string FoldKey(std::string_view key) {
-  std::string out(key);
-  for (char& c : out) c = FoldChar(c);
-  return out;
-}
+std::string FoldKey(std::string_view key) { return text::Lower(key); }
 
-bool KeyEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (FoldChar(a[i]) != FoldChar(b[i])) return false;
-  }
-  return true;
-}
+bool KeyEquals(std::string_view a, std::string_view b) { return text::EqualsIgnoreCase(a, b); }
 
 bool PathStartsWith(const KeyPath& path, const KeyPath& prefix) {
   if (prefix.size() > path.size()) return false;

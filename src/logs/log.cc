@@ -3,19 +3,14 @@
 #include <filesystem>
 #include <system_error>
 
+#include "common/text.h"
+
 namespace lichen::logs {
 namespace {
 
 constexpr std::string_view kRuntimeLog = "greengrass";
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view upper) {
-  if (a.size() != upper.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i] >= 'a' && a[i] <= 'z' ? static_cast<char>(a[i] - 'a' + 'A') : a[i];
-    if (c != upper[i]) return false;
-  }
-  return true;
-}
+using text::EqualsIgnoreCase;
 
 // A component name as a file name: never a path, never "." or "..".
 std::string FileNameFor(std::string_view log_name) {

@@ -32,12 +32,6 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ToLower(x) == ToLower(y);
-         });
-}
-
 std::optional<std::string> SuggestKey(std::string_view key,
                                       std::span<const std::string_view> known) {
   if (key.size() > 64) return std::nullopt;  // not a typo, and keeps the table small

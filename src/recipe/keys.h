@@ -6,9 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/text.h"
+
 namespace lichen::recipe {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+using text::EqualsIgnoreCase;
 
 // The known name closest to `key` (case-insensitive edit distance), if close enough
 // to be a likely typo: "Lifecyle" -> "Lifecycle".
